@@ -1,0 +1,120 @@
+"""Secret references: ``env:NAME`` and ``file:PATH``, resolved only when a step runs.
+
+A profile or inventory never holds a secret's value, only a reference to it. Plans and state
+carry the reference (``{"$secret": "env:BMC_PASSWORD"}``) so that a saved plan can be applied
+later; the value is read just before a driver needs it, wrapped in :class:`Secret` (whose
+``repr`` and ``str`` are masked), and registered with :func:`known_values` so the log
+redactor can mask it should a driver ever echo it back.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import SecretError
+
+SECRET_KEY = "$secret"
+SCHEMES = ("env", "file")
+MASK = "********"
+
+_seen_lock = threading.Lock()
+_seen: set[str] = set()
+
+
+def is_reference(text: object) -> bool:
+    return isinstance(text, str) and text.split(":", 1)[0] in SCHEMES and ":" in text
+
+
+def check_reference(text: str) -> str | None:
+    """Return an error message for a malformed reference, or None when it is well formed."""
+    scheme, _, rest = text.partition(":")
+    if scheme not in SCHEMES or not rest:
+        return "a secret reference is env:NAME or file:PATH"
+    if scheme == "env" and not rest.replace("_", "").isalnum():
+        return "env: references name an environment variable (letters, digits, _)"
+    return None
+
+
+def ref(text: str) -> dict[str, str]:
+    """The form a reference takes inside step inputs, plans and state."""
+    return {SECRET_KEY: text}
+
+
+class Secret:
+    """A resolved secret. Masked when printed; ``reveal()`` gives the value to a driver."""
+
+    __slots__ = ("_value", "reference")
+
+    def __init__(self, reference: str, value: str) -> None:
+        self.reference = reference
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({self.reference!r})"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other.reference == self.reference
+
+    def __hash__(self) -> int:
+        return hash(self.reference)
+
+
+def resolve(reference: str, *, base_dir: Path | None = None) -> Secret:
+    """Read the value a reference points at. Raises :class:`SecretError` naming the reference."""
+    problem = check_reference(reference)
+    if problem:
+        raise SecretError(f"bad secret reference {reference!r}: {problem}")
+    scheme, _, rest = reference.partition(":")
+    if scheme == "env":
+        value = os.environ.get(rest)
+        if value is None:
+            raise SecretError(f"secret {reference} is not set",
+                              hint=f"export {rest}=... before running orch")
+    else:
+        path = Path(os.path.expanduser(rest))
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        try:
+            value = path.read_text(encoding="utf-8").rstrip("\n")
+        except OSError as exc:
+            raise SecretError(f"secret {reference} cannot be read: {exc.strerror}",
+                              hint="check the file exists and is readable") from None
+    if value:
+        with _seen_lock:
+            _seen.add(value)
+    return Secret(reference, value)
+
+
+def resolve_inputs(value: Any, *, base_dir: Path | None = None) -> Any:
+    """Replace every ``{"$secret": ref}`` inside ``value`` with a resolved :class:`Secret`."""
+    if isinstance(value, Mapping):
+        if len(value) == 1 and SECRET_KEY in value:
+            return resolve(value[SECRET_KEY], base_dir=base_dir)
+        return {k: resolve_inputs(v, base_dir=base_dir) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [resolve_inputs(v, base_dir=base_dir) for v in value]
+    return value
+
+
+def known_values() -> frozenset[str]:
+    """Every secret value resolved in this process, for redaction."""
+    with _seen_lock:
+        return frozenset(_seen)
+
+
+def redact(text: str) -> str:
+    """Mask every known secret value inside ``text``."""
+    for value in known_values():
+        if value and value in text:
+            text = text.replace(value, MASK)
+    return text

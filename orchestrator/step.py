@@ -1,0 +1,84 @@
+"""Steps: the unit a driver carries out.
+
+A step has a stable id (``pve-2/ceph.osd[sdb]``: node, component, item), the step kind its
+driver understands (``redfish.power``), the driver's name, JSON-able inputs (secrets only as
+references), explicit dependencies, and the endpoint it talks to, so the executor can bound
+concurrency per endpoint. Its *fingerprint* is a hash of what the driver will be asked to do;
+a changed fingerprint is what makes the planner propose an update.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+EXTERNAL = "external"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    id: str
+    kind: str
+    driver: str
+    component: str
+    layer: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    depends_on: tuple[str, ...] = ()
+    node: str | None = None
+    endpoint: str | None = None
+    description: str = ""
+    #: For ``external`` steps: why nothing here can carry it, and what to do by hand.
+    external_reason: str = ""
+    #: Input keys whose change cannot be applied in place: the step is replaced instead.
+    replace_on: tuple[str, ...] = ()
+    #: Seconds the step may take, retries included.
+    timeout: float = 600.0
+
+    @property
+    def external(self) -> bool:
+        return self.driver == EXTERNAL
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.kind, self.driver, self.inputs)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id, "kind": self.kind, "driver": self.driver,
+            "component": self.component, "layer": self.layer, "inputs": self.inputs,
+            "depends_on": list(self.depends_on),
+        }
+        for key in ("node", "endpoint"):
+            if getattr(self, key) is not None:
+                d[key] = getattr(self, key)
+        if self.description:
+            d["description"] = self.description
+        if self.external_reason:
+            d["external_reason"] = self.external_reason
+        if self.replace_on:
+            d["replace_on"] = list(self.replace_on)
+        if self.timeout != 600.0:
+            d["timeout"] = self.timeout
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Step:
+        return cls(
+            id=d["id"], kind=d["kind"], driver=d["driver"], component=d["component"],
+            layer=d["layer"], inputs=d.get("inputs", {}),
+            depends_on=tuple(d.get("depends_on", ())), node=d.get("node"),
+            endpoint=d.get("endpoint"), description=d.get("description", ""),
+            external_reason=d.get("external_reason", ""),
+            replace_on=tuple(d.get("replace_on", ())), timeout=float(d.get("timeout", 600.0)),
+        )
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+
+
+def fingerprint(kind: str, driver: str, inputs: dict[str, Any]) -> str:
+    text = canonical_json([kind, driver, inputs])
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
