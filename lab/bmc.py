@@ -135,7 +135,8 @@ def _ensure_password(root: Path) -> Path:
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(secrets.token_urlsafe(18) + "\n")
+            # 16 characters: IPMI 2.0 passwords are at most 20 bytes (ipmitool refuses longer).
+            fh.write(secrets.token_urlsafe(12) + "\n")
     os.chmod(path, 0o600)
     return path
 

@@ -211,7 +211,7 @@ def build_image(force: bool = False, *, progress: Progress | None = None) -> Pat
             raw = work / "disk.raw"
             _make_disk(raw, rootfs, root_uuid)
             tmp = work / "disk.qcow2"
-            _run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(tmp)],
+            _run(["qemu-img", "convert", "-c", "-O", "qcow2", str(raw), str(tmp)],
                  timeout=600, what="qemu-img convert")
             os.chmod(tmp, 0o644)
             os.replace(tmp, target)

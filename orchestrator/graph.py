@@ -153,7 +153,7 @@ class Graph(Generic[K]):
     def to_dot(self, label: Callable[[K], str] | None = None,
                attrs: Callable[[K], dict[str, str]] | None = None, name: str = "plan") -> str:
         def q(text: str) -> str:
-            return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            return '"' + text.replace('"', '\\"') + '"'
 
         lines = [f"digraph {q(name)} {{", "  rankdir=LR;", "  node [shape=box];"]
         for k in self._succ:

@@ -103,6 +103,8 @@ class Plan:
     findings: tuple[Finding, ...] = ()
     layers: tuple[str, ...] = ()
     title: str = ""
+    #: validated settings of the drivers the plan uses (never secrets: only references)
+    driver_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # -- queries -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[PlannedStep]:
@@ -159,6 +161,7 @@ class Plan:
             "state_hash": self.state_hash,
             "state_url": self.state_url,
             "parameters": self.parameters,
+            "driver_settings": self.driver_settings,
             "layers": list(self.layers),
             "findings": [f.to_dict() for f in self.findings],
             "summary": {a.value: n for a, n in self.counts().items()},
@@ -193,6 +196,7 @@ class Plan:
                 inputs_hash=d.get("inputs_hash", ""), state_hash=d.get("state_hash", ""),
                 state_url=d.get("state_url", ""), parameters=d.get("parameters", {}),
                 layers=tuple(d.get("layers", ())),
+                driver_settings=d.get("driver_settings", {}),
                 findings=tuple(Finding(f["check"], FindingStatus(f["status"]), f["detail"],
                                        f.get("source", "")) for f in d.get("findings", ())),
             )

@@ -117,8 +117,9 @@ def _build(node: yaml.Node, path: Path_, smap: SourceMap) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(key, str | int) or isinstance(key, bool):
+            # Keys are always names here: `on:` stays "on" (YAML 1.1 would make it True).
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str):
                 raise SourceError(
                     "mapping keys must be plain strings",
                     location=Location(smap.file, key_node.start_mark.line + 1,

@@ -1,0 +1,82 @@
+"""``${...}`` references inside a component's ``with:`` values.
+
+``${params.NAME}``, ``${node.name}`` / ``.address`` / ``.role`` / ``.index`` / ``.host``,
+``${item}`` (or ``${item.FIELD}``), ``${nodes.ROLE[I].address}`` (0-based),
+``${nodes.ROLE.addresses}`` (a list), ``${nodes.ROLE.names}``, ``${nodes.ROLE.count}``.
+A string that is exactly one reference keeps the referenced value's type.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from orchestrator.components import ExpandError, Instance
+
+_REF = re.compile(r"\$\{([^}]+)\}")
+
+
+def interpolate(value: Any, inst: Instance, path: tuple[str | int, ...] = ()) -> Any:
+    if isinstance(value, str):
+        if "${" not in value:
+            return value
+        whole = _REF.fullmatch(value)
+        if whole:
+            return _lookup(whole.group(1).strip(), inst, path)
+        return _REF.sub(lambda m: str(_lookup(m.group(1).strip(), inst, path)), value)
+    if isinstance(value, Mapping):
+        return {k: interpolate(v, inst, (*path, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, inst, (*path, i)) for i, v in enumerate(value)]
+    return value
+
+
+def _lookup(ref: str, inst: Instance, path: tuple[str | int, ...]) -> Any:
+    head, _, rest = ref.partition(".")
+    try:
+        if head == "params":
+            return inst.params[rest]
+        if head == "item":
+            return inst.item if not rest else _field(inst.item, rest)
+        if head == "node":
+            if inst.node is None:
+                raise ExpandError(f"${{{ref}}} used in a component that runs on no node",
+                                  field_path=path, hint="add `on: ROLE` to the component")
+            n = inst.node
+            return {"name": n.name, "address": n.host.address, "role": n.role,
+                    "index": n.index, "host": n.host.name}[rest]
+        if head == "nodes":
+            return _nodes(rest, inst)
+    except (KeyError, IndexError, TypeError, ValueError):
+        pass
+    raise ExpandError(f"cannot resolve ${{{ref}}}", field_path=path,
+                      expected="${params.NAME}, ${node.FIELD}, ${item}, "
+                               "${nodes.ROLE[I].FIELD}, ${nodes.ROLE.addresses|names|count}")
+
+
+def _field(item: Any, name: str) -> Any:
+    if isinstance(item, Mapping):
+        return item[name]
+    return getattr(item, name)
+
+
+_INDEXED = re.compile(r"^([a-z0-9_-]+)\[(\d+)\]\.(\w+)$")
+
+
+def _nodes(rest: str, inst: Instance) -> Any:
+    nodes = inst.loaded.nodes
+    m = _INDEXED.match(rest)
+    if m:
+        n = nodes[m.group(1)][int(m.group(2))]
+        return {"name": n.name, "address": n.host.address, "host": n.host.name,
+                "index": n.index}[m.group(3)]
+    role, _, what = rest.partition(".")
+    group = nodes[role]
+    if what == "addresses":
+        return [n.host.address for n in group]
+    if what == "names":
+        return [n.name for n in group]
+    if what == "count":
+        return len(group)
+    raise KeyError(what)

@@ -1,0 +1,101 @@
+"""Logging through structlog, configured once, imported only when something is logged.
+
+``orch plan`` logs nothing at the default level, and importing structlog (which pulls in
+rich for its console renderer) costs ~170 ms measured here, a third of the plan budget; so
+loggers are proxies that check the level first and load structlog on the first event that
+passes. Every event goes through a redaction processor that masks any secret value this
+process has resolved.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO
+
+from orchestrator.secrets import redact
+
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+_config: dict[str, Any] = {"level": 20, "format": "console", "stream": None, "done": False}
+
+
+def configure(level: str = "info", fmt: str = "console", stream: TextIO | None = None) -> None:
+    """Set the level and the renderer (``console`` for people, ``json`` for machines)."""
+    _config.update(level=_LEVELS.get(level, 20), format=fmt, stream=stream, done=False)
+
+
+def _redact_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    return {k: redact(v) if isinstance(v, str) else v for k, v in event.items()}
+
+
+def _structlog() -> Any:
+    import structlog
+    if not _config["done"]:
+        stream = _config["stream"] or sys.stderr
+        renderer: Any
+        if _config["format"] == "json":
+            renderer = structlog.processors.JSONRenderer(sort_keys=True)
+        else:
+            renderer = structlog.dev.ConsoleRenderer(
+                colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback)
+        structlog.configure(
+            processors=[structlog.processors.add_log_level,
+                        structlog.processors.TimeStamper(fmt="iso", utc=True),
+                        _redact_event, renderer],
+            wrapper_class=structlog.make_filtering_bound_logger(_config["level"]),
+            logger_factory=structlog.PrintLoggerFactory(file=stream),
+            cache_logger_on_first_use=False,
+        )
+        _config["done"] = True
+    return structlog
+
+
+class Logger:
+    """A bound logger that loads structlog lazily; same calls as structlog's."""
+
+    __slots__ = ("_context", "_name")
+
+    def __init__(self, name: str, context: dict[str, Any] | None = None) -> None:
+        self._name = name
+        self._context = context or {}
+
+    def bind(self, **kw: Any) -> Logger:
+        return Logger(self._name, {**self._context, **kw})
+
+    def _emit(self, level: int, method: str, event: str, kw: dict[str, Any]) -> None:
+        if level < _config["level"]:
+            return
+        logger = _structlog().get_logger(self._name).bind(**self._context)
+        getattr(logger, method)(event, **kw)
+
+    def debug(self, event: str, **kw: Any) -> None:
+        self._emit(10, "debug", event, kw)
+
+    def info(self, event: str, **kw: Any) -> None:
+        self._emit(20, "info", event, kw)
+
+    def warning(self, event: str, **kw: Any) -> None:
+        self._emit(30, "warning", event, kw)
+
+    def error(self, event: str, **kw: Any) -> None:
+        self._emit(40, "error", event, kw)
+
+
+def get_logger(name: str = "orch") -> Logger:
+    return Logger(name)
+
+
+class _StdlibBridge(logging.Handler):
+    """Route vendor libraries' stdlib logging (sushy, paramiko) through redaction."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        get_logger(record.name)._emit(record.levelno, record.levelname.lower()
+                                      if record.levelname.lower() in _LEVELS else "info",
+                                      record.getMessage(), {})
+
+
+def capture_stdlib(level: int = logging.WARNING) -> None:
+    root = logging.getLogger()
+    if not any(isinstance(h, _StdlibBridge) for h in root.handlers):
+        root.addHandler(_StdlibBridge())
+    root.setLevel(level)

@@ -1,0 +1,282 @@
+"""The planner: profile + inventory + recorded state → a :class:`~orchestrator.plan.Plan`.
+
+Planning is a short list of transformations, read top to bottom in :func:`make_plan`.
+It has no side effects: drivers may *read* observed state and report facts, nothing more.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator import preflight
+from orchestrator.components import Registry, builtin_registry
+from orchestrator.driver import Driver, DriverRegistry
+from orchestrator.errors import CycleError, OrchError, PlanError
+from orchestrator.expand import Desired, expand
+from orchestrator.graph import Graph
+from orchestrator.loader import Loaded
+from orchestrator.plan import Action, Change, Finding, FindingStatus, Mode, Plan, PlannedStep
+from orchestrator.state.base import Record, RecordStatus, StateStore
+from orchestrator.step import EXTERNAL, Step
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    mode: Mode = Mode.NORMAL
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    #: ask drivers that can read for observed state (drift) and environment facts
+    refresh: bool = True
+
+
+@dataclass
+class _Work:
+    """What the transformations pass along."""
+
+    loaded: Loaded
+    options: PlanOptions
+    desired: Desired | None = None
+    records: dict[str, Record] = field(default_factory=dict)
+    observed: dict[str, tuple[bool, Mapping[str, str]]] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    planned: list[PlannedStep] = field(default_factory=list)
+
+
+def make_plan(loaded: Loaded, store: StateStore, options: PlanOptions | None = None, *,
+              components: Registry | None = None,
+              drivers: DriverRegistry | None = None) -> Plan:
+    """Compute the plan. Raises SourceError(s) for profile problems, PlanError otherwise."""
+    w = _Work(loaded, options or PlanOptions())
+    drivers = drivers or DriverRegistry()
+    w.desired = expand(loaded, components or builtin_registry())   # components → steps
+    check_acyclic(w.desired)                                        # cycles, named
+    w.findings += preflight.evaluate(loaded)                        # static checks
+    live = instantiate_drivers(loaded, _drivers_used(w.desired.steps.values()), drivers)
+    w.records = store.records(loaded.profile.metadata.name)         # what orch recorded
+    if w.options.refresh:
+        w.findings += driver_facts(live, w.desired.steps.values())  # e.g. KVM usable?
+        w.observed = read_observed(live, w.records, w.findings)     # drift
+    w.planned = diff(w.desired, w.records, w.observed, w.options.mode)
+    w.planned = select(w.planned, w.options.targets, w.options.excludes)
+    w.planned = order(w.planned, w.desired)
+    for d in live.values():
+        d.close()
+    return _plan_value(w, store)
+
+
+# -- transformations -------------------------------------------------------------------
+def check_acyclic(desired: Desired) -> None:
+    cycle = desired.graph.find_cycle()
+    if cycle:
+        comps = []
+        for sid in cycle:
+            c = desired.steps[sid].component
+            if c not in comps:
+                comps.append(c)
+        err = CycleError(cycle)
+        err.hint = ("the `after:` entries of these components form a loop: "
+                    + " -> ".join(comps) + "; remove one of them")
+        raise err
+
+
+def _drivers_used(steps: Iterable[Step]) -> list[str]:
+    return sorted({s.driver for s in steps if s.driver != EXTERNAL})
+
+
+def driver_settings(loaded: Loaded, name: str) -> dict[str, Any]:
+    merged = dict(loaded.profile.drivers.get(name, {}))
+    if loaded.inventory is not None:
+        merged.update(loaded.inventory.drivers.get(name, {}))
+    return merged
+
+
+def instantiate_drivers(loaded: Loaded, names: Sequence[str],
+                        registry: DriverRegistry) -> dict[str, Driver]:
+    """Validate each used driver's settings and create it (no connection is made)."""
+    out: dict[str, Driver] = {}
+    for name in names:
+        cls = registry.load(name)
+        out[name] = cls(registry.settings(name, driver_settings(loaded, name)))
+    return out
+
+
+def driver_facts(live: Mapping[str, Driver], steps: Iterable[Step]) -> list[Finding]:
+    by_driver: dict[str, list[Step]] = {}
+    for s in steps:
+        by_driver.setdefault(s.driver, []).append(s)
+    out: list[Finding] = []
+    for name, driver in live.items():
+        try:
+            out.extend(driver.facts(by_driver.get(name, [])))
+        except OrchError as exc:
+            out.append(Finding(f"{name} facts", FindingStatus.WARN, str(exc), name))
+    return out
+
+
+def read_observed(live: Mapping[str, Driver], records: Mapping[str, Record],
+                  findings: list[Finding]) -> dict[str, tuple[bool, Mapping[str, str]]]:
+    observed: dict[str, tuple[bool, Mapping[str, str]]] = {}
+    for sid, rec in records.items():
+        driver = live.get(rec.step.driver)
+        if driver is None or rec.status is not RecordStatus.APPLIED or not driver.can_read():
+            continue
+        try:
+            obs = driver.read(rec.step, rec.outputs)
+        except OrchError as exc:
+            findings.append(Finding(f"read {sid}", FindingStatus.WARN,
+                                    f"observed state unknown: {exc}", rec.step.driver))
+            continue
+        observed[sid] = (obs.exists, dict(obs.drift))
+    return observed
+
+
+def diff(desired: Desired, records: Mapping[str, Record],
+         observed: Mapping[str, tuple[bool, Mapping[str, str]]], mode: Mode) -> list[PlannedStep]:
+    """Each desired step's action against its record; records no longer desired are deleted."""
+    out: list[PlannedStep] = []
+    if mode is Mode.DESTROY:
+        return [PlannedStep(r.step, Action.DELETE, "destroy: recorded by orch")
+                for r in records.values()]
+    for sid, step in desired.steps.items():
+        out.append(_diff_one(step, records.get(sid), observed.get(sid)))
+    for sid, rec in records.items():
+        if sid not in desired.steps:
+            out.append(PlannedStep(rec.step, Action.DELETE, "no longer in the profile"))
+    return out
+
+
+def _diff_one(step: Step, rec: Record | None,
+              obs: tuple[bool, Mapping[str, str]] | None) -> PlannedStep:
+    if rec is None:
+        return PlannedStep(step, Action.CREATE, "not in state")
+    never_applied = not rec.fingerprint
+    if rec.status is RecordStatus.PENDING:
+        action = Action.CREATE if never_applied else _update_or_replace(step, rec)[0]
+        return PlannedStep(step, action, f"interrupted in run {rec.run_id}: "
+                           f"{rec.pending_action} was started, its outcome was never recorded")
+    if rec.status is RecordStatus.FAILED:
+        action = Action.CREATE if never_applied else _update_or_replace(step, rec)[0]
+        return PlannedStep(step, action, f"failed in run {rec.run_id}: {_short(rec.error)}")
+    if obs is not None and not obs[0]:
+        return PlannedStep(step, Action.CREATE, "drift: recorded, but the driver no longer "
+                           "finds it")
+    if rec.fingerprint == step.fingerprint():
+        if obs is not None and obs[1]:
+            drift = "; ".join(f"{k}: {v}" for k, v in sorted(obs[1].items()))
+            return PlannedStep(step, Action.UPDATE, f"drift: {drift}")
+        return PlannedStep(step, Action.NOOP, "up to date")
+    action, changes = _update_or_replace(step, rec)
+    keys = ", ".join(c.key for c in changes) or "kind or driver"
+    verb = "forces replacement" if action is Action.REPLACE else "changed"
+    return PlannedStep(step, action, f"{keys} {verb}", tuple(changes))
+
+
+def _update_or_replace(step: Step, rec: Record) -> tuple[Action, list[Change]]:
+    changes = _changes(rec.step.inputs, step.inputs)
+    if rec.step.kind != step.kind or rec.step.driver != step.driver:
+        return Action.REPLACE, changes
+    forced = {k.split(".")[0] for k in step.replace_on}
+    if any(c.key.split(".")[0] in forced for c in changes):
+        return Action.REPLACE, changes
+    return Action.UPDATE, changes
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value and not (len(value) == 1 and "$secret" in value):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value}
+
+
+def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]:
+    a, b = _flatten(dict(before)), _flatten(dict(after))
+    return [Change(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k)]
+
+
+def _short(text: str, limit: int = 160) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "no error recorded"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _graph(planned: Sequence[PlannedStep]) -> Graph[str]:
+    g: Graph[str] = Graph()
+    ids = {p.step.id for p in planned}
+    for p in planned:
+        g.add_node(p.step.id)
+    for p in planned:
+        for d in p.step.depends_on:
+            if d in ids:
+                g.add_edge(d, p.step.id)
+    return g
+
+
+def _match(sid: str, step: Step, patterns: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(sid, pat) or fnmatch.fnmatchcase(step.component, pat)
+               or (step.node is not None and fnmatch.fnmatchcase(step.node, pat))
+               for pat in patterns)
+
+
+def select(planned: list[PlannedStep], targets: Sequence[str],
+           excludes: Sequence[str]) -> list[PlannedStep]:
+    """``--target`` keeps matches and what they need; ``--exclude`` drops matches and what
+    needs them. Patterns match step ids, component names or node names (globs allowed)."""
+    if not targets and not excludes:
+        return planned
+    g = _graph(planned)
+    keep = {p.step.id for p in planned}
+    if targets:
+        hit = {p.step.id for p in planned if _match(p.step.id, p.step, targets)}
+        if not hit:
+            raise PlanError(f"--target {' '.join(targets)} matches no step",
+                            hint="`orch plan` lists step ids; globs like 'pve-1/*' work")
+        keep = hit | g.ancestors(hit)
+    if excludes:
+        hit = {p.step.id for p in planned if _match(p.step.id, p.step, excludes)}
+        keep -= hit | g.descendants(hit)
+    return [p for p in planned if p.step.id in keep]
+
+
+def order(planned: list[PlannedStep], desired: Desired) -> list[PlannedStep]:
+    """Runbook order: dependencies first, ties by layer and component order; deletes last,
+    in reverse dependency order."""
+    creates = [p for p in planned if p.action is not Action.DELETE]
+    deletes = [p for p in planned if p.action is Action.DELETE]
+    g = _graph(creates)
+    by_id = {p.step.id: p for p in creates}
+    ordered = [by_id[sid] for sid in g.topological_order()]
+    dg = _graph(deletes).reversed()
+    dby = {p.step.id: p for p in deletes}
+    ordered += [dby[sid] for sid in dg.topological_order()]
+    return ordered
+
+
+# -- the value -------------------------------------------------------------------------
+def inputs_hash(loaded: Loaded) -> str:
+    h = hashlib.sha256()
+    h.update(loaded.profile_text_hash.encode())
+    h.update(loaded.inventory_text_hash.encode())
+    h.update(json.dumps(loaded.parameters, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _plan_value(w: _Work, store: StateStore) -> Plan:
+    loaded = w.loaded
+    meta = loaded.profile.metadata
+    return Plan(
+        profile=meta.name, title=meta.title, mode=w.options.mode, steps=tuple(w.planned),
+        profile_path=loaded.profile_path, inventory_path=loaded.inventory_path,
+        inputs_hash=inputs_hash(loaded), state_hash=store.state_hash(meta.name, w.records),
+        state_url=store.url, parameters=dict(loaded.parameters),
+        findings=tuple(w.findings),
+        layers=tuple(w.desired.layers if w.desired else ()),
+        driver_settings={name: driver_settings(loaded, name)
+                         for name in _drivers_used(p.step for p in w.planned)},
+    )

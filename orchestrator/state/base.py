@@ -1,0 +1,174 @@
+"""The state store contract.
+
+The store keeps, per profile, one **record** per step orch has acted on, and an append-only
+**journal** of what each run intended and what came of it:
+
+* ``intent``  — written (durably) *before* a driver acts: run, step, action, fingerprint;
+  the step's record becomes ``pending`` and keeps its previous inputs and outputs;
+* ``outcome`` — written after: the record becomes ``applied`` with the new step and its
+  outputs, is removed (a successful delete), or becomes ``failed`` with the error text.
+
+So a run killed at any moment leaves records that say exactly what was done: ``applied``
+steps are not redone, ``pending`` ones are shown in the next plan as interrupted and carried
+out again (drivers are idempotent), ``failed`` ones are retried. Secrets never reach the
+store: steps carry secret *references* only, and error texts are redacted before writing.
+
+A run holds a **lease** on the profile (holder host, pid, start time, expiry renewed by a
+heartbeat); a second run fails fast naming the holder, or waits up to a timeout. A lease
+whose holder died on this host, or whose expiry passed, is taken over.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import os
+import socket
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.step import Step
+
+
+class RecordStatus(str, enum.Enum):
+    APPLIED = "applied"
+    PENDING = "pending"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the store knows about one step of a profile."""
+
+    step: Step
+    status: RecordStatus
+    fingerprint: str
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    #: the action an interrupted or failed run was carrying out
+    pending_action: str = ""
+    run_id: str = ""
+    updated_at: float = 0.0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One line of the journal: an intent before a driver acts, or an outcome after."""
+
+    run_id: str
+    step: Step
+    phase: str  # "intent" | "outcome"
+    action: str
+    #: outcome only: "succeeded" | "failed"
+    result: str = ""
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    error: str = ""
+    at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds (or asks for) the lease."""
+
+    host: str
+    pid: int
+    started_at: float
+    run_id: str = ""
+
+    @classmethod
+    def me(cls, run_id: str = "") -> Holder:
+        return cls(socket.gethostname(), os.getpid(), time.time(), run_id)
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on {self.host}" + (f" (run {self.run_id})" if self.run_id
+                                                   else "")
+
+    def alive_here(self) -> bool:
+        """False when the holder ran on this host and its process is gone."""
+        if self.host != socket.gethostname():
+            return True
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    profile: str
+    mode: str
+    started_at: float
+    finished_at: float | None
+    status: str
+    holder: str
+
+
+class StateStore(ABC):
+    """Abstract store; :mod:`.sqlite` and :mod:`.postgres` are the two backends."""
+
+    url: str
+    lease_seconds: float = 30.0
+
+    @abstractmethod
+    def records(self, profile: str) -> dict[str, Record]:
+        """Every record of ``profile`` by step id."""
+
+    @abstractmethod
+    def write(self, entries: Sequence[JournalEntry], profile: str) -> None:
+        """Append ``entries`` to the journal and update records, in one durable transaction."""
+
+    @abstractmethod
+    def begin_run(self, profile: str, mode: str, holder: Holder) -> str:
+        """Record a new run; returns its id."""
+
+    @abstractmethod
+    def finish_run(self, run_id: str, status: str) -> None: ...
+
+    @abstractmethod
+    def runs(self, profile: str, limit: int = 20) -> list[RunInfo]: ...
+
+    @abstractmethod
+    def journal(self, profile: str, step_id: str | None = None,
+                limit: int = 200) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def try_lock(self, profile: str, holder: Holder) -> Holder | None:
+        """Take the lease if free or stale; return None on success, else the holder."""
+
+    @abstractmethod
+    def renew_lock(self, profile: str, holder: Holder) -> bool: ...
+
+    @abstractmethod
+    def unlock(self, profile: str, holder: Holder) -> None: ...
+
+    @abstractmethod
+    def forget(self, profile: str, step_ids: Sequence[str]) -> int:
+        """Drop records without touching the world (``orch state rm``)."""
+
+    def close(self) -> None:
+        """Release the connection."""
+
+    # -- derived ---------------------------------------------------------------------------
+    def state_hash(self, profile: str, records: Mapping[str, Record] | None = None) -> str:
+        recs = self.records(profile) if records is None else records
+        h = hashlib.sha256(profile.encode())
+        for sid in sorted(recs):
+            r = recs[sid]
+            h.update(f"\0{sid}\0{r.fingerprint}\0{r.status.value}\0{r.pending_action}".encode())
+        return h.hexdigest()
+
+    @contextmanager
+    def locked(self, profile: str, holder: Holder, timeout: float = 0.0,
+               poll: float = 0.5) -> Iterator[None]:
+        """Hold the profile's lease for the duration of the block, renewing it."""
+        from orchestrator.state.lease import hold
+        with hold(self, profile, holder, timeout, poll):
+            yield

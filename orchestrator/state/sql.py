@@ -1,0 +1,246 @@
+"""The journal and records over SQL, shared by the SQLite and PostgreSQL backends.
+
+Tables (``orch_`` prefix): ``records`` (one row per profile and step: status, fingerprint,
+the step as JSON, outputs as JSON, the pending action, the last error), ``journal``
+(append-only intents and outcomes), ``runs`` and ``locks`` (one lease per profile).
+Statements are written with ``?`` placeholders; a backend translates them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from orchestrator.secrets import redact
+from orchestrator.state.base import (
+    Holder,
+    JournalEntry,
+    Record,
+    RecordStatus,
+    RunInfo,
+    StateStore,
+)
+from orchestrator.step import Step
+
+SCHEMA_VERSION = "1"
+
+TABLES = [
+    """CREATE TABLE IF NOT EXISTS orch_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS orch_records (
+        profile TEXT NOT NULL, step_id TEXT NOT NULL, status TEXT NOT NULL,
+        fingerprint TEXT NOT NULL, step TEXT NOT NULL, outputs TEXT NOT NULL,
+        pending_action TEXT NOT NULL, run_id TEXT NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+        error TEXT NOT NULL, PRIMARY KEY (profile, step_id))""",
+    """CREATE TABLE IF NOT EXISTS orch_journal (
+        seq {serial}, profile TEXT NOT NULL, run_id TEXT NOT NULL, step_id TEXT NOT NULL,
+        phase TEXT NOT NULL, action TEXT NOT NULL, result TEXT NOT NULL,
+        fingerprint TEXT NOT NULL, error TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS orch_journal_step ON orch_journal (profile, step_id)""",
+    """CREATE TABLE IF NOT EXISTS orch_runs (
+        run_id TEXT PRIMARY KEY, profile TEXT NOT NULL, mode TEXT NOT NULL,
+        started_at DOUBLE PRECISION NOT NULL, finished_at DOUBLE PRECISION,
+        status TEXT NOT NULL, holder TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS orch_locks (
+        profile TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
+        started_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL,
+        run_id TEXT NOT NULL)""",
+]
+
+UPSERT_APPLIED = """
+INSERT INTO orch_records (profile, step_id, status, fingerprint, step, outputs,
+                          pending_action, run_id, updated_at, error)
+VALUES (?, ?, 'applied', ?, ?, ?, '', ?, ?, '')
+ON CONFLICT (profile, step_id) DO UPDATE SET status='applied',
+  fingerprint=excluded.fingerprint, step=excluded.step, outputs=excluded.outputs,
+  pending_action='', run_id=excluded.run_id, updated_at=excluded.updated_at, error=''"""
+
+UPSERT_PENDING = """
+INSERT INTO orch_records (profile, step_id, status, fingerprint, step, outputs,
+                          pending_action, run_id, updated_at, error)
+VALUES (?, ?, 'pending', '', ?, '{}', ?, ?, ?, '')
+ON CONFLICT (profile, step_id) DO UPDATE SET status='pending',
+  pending_action=excluded.pending_action, run_id=excluded.run_id,
+  updated_at=excluded.updated_at"""
+
+MARK_FAILED = """
+UPDATE orch_records SET status='failed', error=?, run_id=?, updated_at=?
+WHERE profile=? AND step_id=?"""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class SqlStore(StateStore):
+    """Everything but the connection. Subclasses open it and translate placeholders."""
+
+    serial = "INTEGER PRIMARY KEY AUTOINCREMENT"
+
+    def __init__(self) -> None:
+        self._mutex = threading.RLock()
+        with self._tx() as cur:
+            for stmt in TABLES:
+                cur.execute(stmt.format(serial=self.serial))
+            cur.execute(self._q("SELECT value FROM orch_meta WHERE key='schema'"))
+            row = cur.fetchone()
+            if row is None:
+                cur.execute(self._q("INSERT INTO orch_meta (key, value) VALUES ('schema', ?)"),
+                            (SCHEMA_VERSION,))
+
+    # -- backend hooks ---------------------------------------------------------------------
+    @abstractmethod
+    def _connection(self) -> Any: ...
+
+    def _q(self, sql: str) -> str:
+        return sql
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        with self._mutex:
+            conn = self._connection()
+            cur = conn.cursor()
+            try:
+                yield cur
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                cur.close()
+
+    # -- records and journal ---------------------------------------------------------------
+    def records(self, profile: str) -> dict[str, Record]:
+        with self._tx() as cur:
+            cur.execute(self._q(
+                "SELECT step_id, status, fingerprint, step, outputs, pending_action, run_id, "
+                "updated_at, error FROM orch_records WHERE profile=? ORDER BY step_id"),
+                (profile,))
+            rows = cur.fetchall()
+        out: dict[str, Record] = {}
+        loads = json.loads
+        for sid, status, fp, step, outputs, pending, run_id, updated, error in rows:
+            out[sid] = Record(Step.from_dict(loads(step)), RecordStatus(status), fp,
+                              loads(outputs), pending, run_id, updated, error)
+        return out
+
+    def write(self, entries: Sequence[JournalEntry], profile: str) -> None:
+        if not entries:
+            return
+        journal_rows = []
+        with self._tx() as cur:
+            for e in entries:
+                error = redact(e.error)
+                fp = e.step.fingerprint()
+                journal_rows.append((profile, e.run_id, e.step.id, e.phase, e.action, e.result,
+                                     fp, error, e.at))
+                if e.phase == "intent":
+                    cur.execute(self._q(UPSERT_PENDING),
+                                (profile, e.step.id, _dumps(e.step.to_dict()), e.action,
+                                 e.run_id, e.at))
+                elif e.result == "succeeded" and e.action == "delete":
+                    cur.execute(self._q(
+                        "DELETE FROM orch_records WHERE profile=? AND step_id=?"),
+                        (profile, e.step.id))
+                elif e.result == "succeeded":
+                    cur.execute(self._q(UPSERT_APPLIED),
+                                (profile, e.step.id, fp, _dumps(e.step.to_dict()),
+                                 _dumps(dict(e.outputs)), e.run_id, e.at))
+                else:
+                    cur.execute(self._q(MARK_FAILED),
+                                (error, e.run_id, e.at, profile, e.step.id))
+            cur.executemany(self._q(
+                "INSERT INTO orch_journal (profile, run_id, step_id, phase, action, result, "
+                "fingerprint, error, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"), journal_rows)
+
+    def forget(self, profile: str, step_ids: Sequence[str]) -> int:
+        with self._tx() as cur:
+            n = 0
+            for sid in step_ids:
+                cur.execute(self._q("DELETE FROM orch_records WHERE profile=? AND step_id=?"),
+                            (profile, sid))
+                n += max(cur.rowcount, 0)
+            return n
+
+    def journal(self, profile: str, step_id: str | None = None,
+                limit: int = 200) -> list[dict[str, Any]]:
+        sql = ("SELECT seq, run_id, step_id, phase, action, result, fingerprint, error, at "
+               "FROM orch_journal WHERE profile=?")
+        args: tuple[Any, ...] = (profile,)
+        if step_id is not None:
+            sql += " AND step_id=?"
+            args += (step_id,)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        with self._tx() as cur:
+            cur.execute(self._q(sql), (*args, limit))
+            rows = cur.fetchall()
+        keys = ("seq", "run_id", "step_id", "phase", "action", "result", "fingerprint",
+                "error", "at")
+        return [dict(zip(keys, r, strict=True)) for r in reversed(rows)]
+
+    # -- runs ------------------------------------------------------------------------------
+    def begin_run(self, profile: str, mode: str, holder: Holder) -> str:
+        run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        with self._tx() as cur:
+            cur.execute(self._q(
+                "INSERT INTO orch_runs (run_id, profile, mode, started_at, finished_at, "
+                "status, holder) VALUES (?, ?, ?, ?, NULL, 'running', ?)"),
+                (run_id, profile, mode, time.time(), holder.describe()))
+        return run_id
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        with self._tx() as cur:
+            cur.execute(self._q(
+                "UPDATE orch_runs SET finished_at=?, status=? WHERE run_id=?"),
+                (time.time(), status, run_id))
+
+    def runs(self, profile: str, limit: int = 20) -> list[RunInfo]:
+        with self._tx() as cur:
+            cur.execute(self._q(
+                "SELECT run_id, profile, mode, started_at, finished_at, status, holder "
+                "FROM orch_runs WHERE profile=? ORDER BY started_at DESC LIMIT ?"),
+                (profile, limit))
+            return [RunInfo(*row) for row in cur.fetchall()]
+
+    # -- the lease -------------------------------------------------------------------------
+    def try_lock(self, profile: str, holder: Holder) -> Holder | None:
+        now = time.time()
+        with self._tx() as cur:
+            self._lock_row(cur, profile)
+            cur.execute(self._q(
+                "SELECT host, pid, started_at, expires_at, run_id FROM orch_locks "
+                "WHERE profile=?"), (profile,))
+            row = cur.fetchone()
+            if row is not None:
+                current = Holder(row[0], int(row[1]), float(row[2]), row[4])
+                same = (current.host, current.pid) == (holder.host, holder.pid)
+                if not same and float(row[3]) > now and current.alive_here():
+                    return current
+                cur.execute(self._q("DELETE FROM orch_locks WHERE profile=?"), (profile,))
+            cur.execute(self._q(
+                "INSERT INTO orch_locks (profile, host, pid, started_at, expires_at, run_id) "
+                "VALUES (?, ?, ?, ?, ?, ?)"),
+                (profile, holder.host, holder.pid, holder.started_at,
+                 now + self.lease_seconds, holder.run_id))
+        return None
+
+    def _lock_row(self, cur: Any, profile: str) -> None:
+        """Serialise lock attempts (SQLite: BEGIN IMMEDIATE; PostgreSQL: advisory lock)."""
+
+    def renew_lock(self, profile: str, holder: Holder) -> bool:
+        with self._tx() as cur:
+            cur.execute(self._q(
+                "UPDATE orch_locks SET expires_at=? WHERE profile=? AND host=? AND pid=?"),
+                (time.time() + self.lease_seconds, profile, holder.host, holder.pid))
+            return bool(cur.rowcount)
+
+    def unlock(self, profile: str, holder: Holder) -> None:
+        with self._tx() as cur:
+            cur.execute(self._q(
+                "DELETE FROM orch_locks WHERE profile=? AND host=? AND pid=?"),
+                (profile, holder.host, holder.pid))

@@ -1,0 +1,44 @@
+"""SQLite backend: the default, one file beside the profile.
+
+WAL journal with ``synchronous=FULL``: every committed transaction is on disk before
+``write`` returns. The executor batches concurrent intents and outcomes into one
+transaction (group commit), which keeps durable journaling cheap.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import StateError
+from orchestrator.state.sql import SqlStore
+
+
+class SqliteStore(SqlStore):
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False,
+                                         isolation_level="DEFERRED")
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA busy_timeout=30000")
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"cannot open state {self.path}: {exc}",
+                             hint="check the path, or pass --state") from None
+        super().__init__()
+
+    def _connection(self) -> Any:
+        return self._conn
+
+    def _lock_row(self, cur: Any, profile: str) -> None:
+        # Take SQLite's write lock before reading the lease, so two runs cannot both see
+        # it free. (The implicit transaction has not started yet: no statement ran.)
+        if not self._conn.in_transaction:
+            cur.execute("BEGIN IMMEDIATE")
+
+    def close(self) -> None:
+        self._conn.close()
