@@ -102,7 +102,7 @@ class IpmiDriver(Driver):
                 chassis = Chassis(opened.session, target.endpoint, operation, target.password)
                 out = work(chassis, inputs, deadline, cancelled)
             finally:
-                close_session(opened)
+                close_session(opened, target)
             return {"cipher_suite": opened.suite, **out}
 
         def on_retry(error: TransientError, attempt_no: int, wait: float) -> None:

@@ -34,12 +34,18 @@ def from_exception(exc: BaseException, *, endpoint: str, operation: str,
         return PermanentError(f"authentication failed ({text})", endpoint=endpoint,
                               operation=operation,
                               hint="check bmc.username and the password reference")
-    if isinstance(exc, OSError) and not isinstance(exc, TimeoutError):
+    if isinstance(exc, TimeoutError):
+        return TransientError(text or "timed out", endpoint=endpoint, operation=operation)
+    if isinstance(exc, OSError):
         return PermanentError(f"cannot resolve or reach {endpoint}: {text}",
                               endpoint=endpoint, operation=operation)
-    # pyghmi raises IpmiException(None) when the BMC never answered the session setup.
-    return TransientError(text or "no answer from the BMC (IPMI session timed out)",
-                          endpoint=endpoint, operation=operation)
+    if type(exc).__name__ == "IpmiException" or isinstance(exc, RuntimeError):
+        # pyghmi raises IpmiException(None) when the BMC never answered the session setup,
+        # "Session no longer connected" when it stopped answering.
+        return TransientError(text or "no answer from the BMC (IPMI session timed out)",
+                              endpoint=endpoint, operation=operation)
+    return PermanentError(f"unexpected {type(exc).__name__}: {text}", endpoint=endpoint,
+                          operation=operation)
 
 
 def from_completion_code(code: int, *, endpoint: str, operation: str,

@@ -92,6 +92,8 @@ def open_session(target: IpmiTarget, suites: Sequence[int], operation: str) -> O
                             endpoint=target.endpoint, operation=operation)
 
 
-def close_session(opened: OpenSession) -> None:
+def close_session(opened: OpenSession, target: IpmiTarget) -> None:
     with contextlib.suppress(Exception):  # logging out of a dead session changes nothing
         opened.session.logout()
+    # pyghmi would hand the logged-out object to the next login with the same credentials.
+    _forget(target)
