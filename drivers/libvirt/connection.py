@@ -6,6 +6,7 @@ validate settings) without libvirt-python installed.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -132,8 +133,7 @@ class Connections:
     def close(self) -> None:
         with self._lock:
             for conn in self._open.values():
-                try:
+                # closing a dead connection must not fail a run
+                with contextlib.suppress(Exception):
                     conn.close()
-                except Exception:  # closing a dead connection must not fail a run
-                    pass
             self._open.clear()

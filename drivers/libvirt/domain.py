@@ -8,6 +8,7 @@ effect at its next boot; the desired power state is applied at once.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -65,10 +66,9 @@ def stop(dom: Any, uri: str, *, deadline: float) -> None:
     import libvirt
 
     grace_end = min(time.monotonic() + SHUTDOWN_GRACE, deadline)
-    try:
+    # not running any more, or no ACPI: fall through to destroy
+    with contextlib.suppress(libvirt.libvirtError):
         dom.shutdown()
-    except libvirt.libvirtError:
-        pass  # not running any more, or no ACPI: fall through to destroy
     while time.monotonic() < grace_end:
         if not dom.isActive():
             return
