@@ -125,11 +125,13 @@ class AnsibleDriver(Driver):
             "ANSIBLE_SSH_ARGS": (
                 f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=accept-new "
                 f"-o ConnectTimeout={self.settings.connect_timeout} -o IdentitiesOnly=yes "
-                "-o ControlMaster=auto -o ControlPersist=15s -o BatchMode=no"),
+                # A per-run control socket: reusing another run's master connection would
+                # skip this run's credentials and host-key check.
+                f"-o ControlMaster=auto -o ControlPersist=10s -o ControlPath={private}/cp-%C"),
             "ANSIBLE_PIPELINING": "True",
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
             "ANSIBLE_NOCOLOR": "True",
-            "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
+            "ANSIBLE_PYTHON_INTERPRETER": self.settings.python_interpreter,
             "ANSIBLE_LOCAL_TEMP": str(private / "tmp"),
             "ANSIBLE_DEPRECATION_WARNINGS": "False",
         }

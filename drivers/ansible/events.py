@@ -32,6 +32,9 @@ class HostFailure:
 def failure_message(result: Mapping[str, Any], limit: int = 600) -> str:
     """The useful part of a failed task's result: msg, then the tail of stderr or stdout."""
     parts = [str(result.get("msg") or "").strip()]
+    for module, sub in (result.get("failed_modules") or {}).items():
+        if isinstance(sub, Mapping):
+            parts.append(f"{module}: {failure_message(sub, limit)}")
     for key in ("stderr", "stdout", "module_stderr"):
         text = str(result.get(key) or "").strip()
         if text:

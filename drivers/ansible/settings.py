@@ -20,6 +20,9 @@ class AnsibleSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         description="hosts one playbook run works on at once", ge=1)] = 10
     connect_timeout: Annotated[int, msgspec.Meta(
         description="seconds an SSH connection may take to open", ge=1)] = 10
+    python_interpreter: Annotated[str, msgspec.Meta(
+        description="Python on the managed hosts (auto_silent: let Ansible discover "
+                    "it)")] = "auto_silent"
     verbosity: Annotated[int, msgspec.Meta(
         description="ansible-playbook -v count (0-4)", ge=0, le=4)] = 0
     keep_artifacts: Annotated[str, msgspec.Meta(
