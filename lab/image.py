@@ -50,7 +50,7 @@ from lab import cache_dir
 from orchestrator.errors import OrchError
 
 #: Bump when the build steps change in a way that changes the image.
-BUILD_VERSION = "5"
+BUILD_VERSION = "6"
 SUITE = "bookworm"
 #: What the guest is made of, beyond debootstrap's minbase.
 PACKAGES = (

@@ -17,9 +17,6 @@ from drivers.libvirt.connection import boundary, lookup
 from orchestrator.driver import Observed
 from orchestrator.errors import StepTimeoutError
 
-#: Seconds an ACPI shutdown may take before the guest is powered off hard.
-SHUTDOWN_GRACE = 60.0
-
 
 def console_log_path(spec: xml.DomainSpec) -> str:
     return spec.console_log or f"/var/log/libvirt/qemu/{spec.name}-console.log"
@@ -41,16 +38,17 @@ def ensure(conn: Any, spec: xml.DomainSpec, uri: str, *, accel: str, tb_cache_mi
     Raises :class:`PermanentError` for XML libvirt rejects, :class:`StepTimeoutError` when
     the guest does not stop before ``deadline``.
     """
-    text = xml.domain_xml(spec, accel=accel, console_log=console_log_path(spec),
-                          tb_cache_mib=tb_cache_mib)
     with boundary(uri, "libvirt.domain"):
         dom = lookup(conn.lookupByName, spec.name)
+        text = xml.domain_xml(spec, accel=accel, console_log=console_log_path(spec),
+                              tb_cache_mib=tb_cache_mib,
+                              uuid=dom.UUIDString() if dom is not None else "")
         if dom is None or _differs(dom, text):
             dom = conn.defineXML(text)
         if spec.state == "running" and not dom.isActive():
             dom.create()
         elif spec.state == "stopped" and dom.isActive():
-            stop(dom, uri, deadline=deadline)
+            stop(dom, uri, grace=spec.shutdown_timeout, deadline=deadline)
         return _outputs(dom, accel)
 
 
@@ -60,12 +58,12 @@ def _differs(dom: Any, text: str) -> bool:
     return any(have[k] != want[k] for k in want)
 
 
-def stop(dom: Any, uri: str, *, deadline: float) -> None:
-    """ACPI shutdown, then a hard power-off after :data:`SHUTDOWN_GRACE` seconds; bounded
-    by ``deadline`` (raises :class:`StepTimeoutError` past it)."""
+def stop(dom: Any, uri: str, *, grace: float, deadline: float) -> None:
+    """ACPI shutdown, then a hard power-off after ``grace`` seconds; bounded by
+    ``deadline`` (raises :class:`StepTimeoutError` past it)."""
     import libvirt
 
-    grace_end = min(time.monotonic() + SHUTDOWN_GRACE, deadline)
+    grace_end = min(time.monotonic() + grace, deadline)
     # not running any more, or no ACPI: fall through to destroy
     with contextlib.suppress(libvirt.libvirtError):
         dom.shutdown()

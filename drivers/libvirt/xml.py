@@ -72,6 +72,8 @@ class DomainSpec(msgspec.Struct, forbid_unknown_fields=True):
     kernel: str = ""
     initrd: str = ""
     cmdline: str = ""
+    #: Seconds an ACPI shutdown may take before the guest is powered off hard.
+    shutdown_timeout: Annotated[float, msgspec.Meta(ge=0)] = 60.0
 
 
 def _text(parent: ET.Element, tag: str, text: str, **attrs: str) -> ET.Element:
@@ -180,11 +182,15 @@ def read_volume(xml: str) -> dict[str, object]:
 SMBIOS_KEY_PREFIX = "io.systemd.credential:ssh.authorized_keys.root="
 
 
-def domain_xml(spec: DomainSpec, *, accel: str, console_log: str, tb_cache_mib: int) -> str:
+def domain_xml(spec: DomainSpec, *, accel: str, console_log: str, tb_cache_mib: int,
+               uuid: str = "") -> str:
     """A domain for ``accel`` ("kvm": host-passthrough CPU, nested virt where the host
-    allows it; "tcg": QEMU's emulated CPU with a bounded translation cache)."""
+    allows it; "tcg": QEMU's emulated CPU with a bounded translation cache). ``uuid`` is
+    needed to redefine an existing domain."""
     root = ET.Element("domain", type="kvm" if accel == "kvm" else "qemu")
     _text(root, "name", spec.name)
+    if uuid:
+        _text(root, "uuid", uuid)
     _text(root, "memory", str(spec.memory_mib), unit="MiB")
     _text(root, "vcpu", str(spec.vcpus))
     if spec.ssh_authorized_keys:
@@ -208,9 +214,13 @@ def domain_xml(spec: DomainSpec, *, accel: str, console_log: str, tb_cache_mib: 
     ET.SubElement(features, "apic")
     if accel == "kvm":
         ET.SubElement(root, "cpu", mode="host-passthrough", check="none", migratable="off")
-    elif tb_cache_mib:
-        tcg = ET.SubElement(features, "tcg")
-        _text(tcg, "tb-cache", str(tb_cache_mib), unit="MiB")
+    else:
+        # Spelled out because libvirt would add it anyway (and drift would see it).
+        cpu = ET.SubElement(root, "cpu", mode="custom", match="exact", check="none")
+        _text(cpu, "model", "qemu64", fallback="forbid")
+        if tb_cache_mib:
+            tcg = ET.SubElement(features, "tcg")
+            _text(tcg, "tb-cache", str(tb_cache_mib), unit="MiB")
     _text(root, "on_poweroff", "destroy")
     _text(root, "on_reboot", "restart")
     _text(root, "on_crash", "destroy")
