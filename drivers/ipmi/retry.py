@@ -37,11 +37,11 @@ def _stop(policy: RetryPolicy, budget: float) -> tenacity.stop.stop_base:
 
 
 def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
-    backoff = tenacity.wait_exponential_jitter(initial=policy.initial_wait,
-                                               max=policy.max_wait)
+    backoff = (tenacity.wait_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
+               + tenacity.wait_random(0, policy.initial_wait))
 
     def wait(state: tenacity.RetryCallState) -> float:
-        seconds = backoff(state)
+        seconds = min(backoff(state), policy.max_wait)
         exc = state.outcome.exception() if state.outcome else None
         hinted = getattr(exc, "retry_after", None)
         if hinted:  # the BMC said when to come back (Retry-After); still capped
