@@ -92,7 +92,8 @@ def expand(loaded: Loaded, registry: Registry) -> Desired:
     if errors:
         raise SourceErrors(errors)
 
-    steps: dict[str, Step] = {}
+    # First the ids and each instance's chain, then the `after:` edges, then the Steps.
+    pending: dict[str, tuple[StepDraft, model.Component, str, Instance, list[str]]] = {}
     expanded: dict[str, _Expanded] = {}
     graph: Graph[str] = Graph()
     for name, instances in drafts.items():
@@ -100,31 +101,24 @@ def expand(loaded: Loaded, registry: Registry) -> Desired:
         exp = _Expanded(comp, idx)
         for inst, step_drafts in instances:
             base = _instance_id(comp, inst)
-            ids = []
+            ids: list[str] = []
             for d in step_drafts:
                 sid = f"{base}/{d.suffix}" if d.suffix else base
-                if sid in steps:
+                if sid in pending:
                     path = ("layers", idx[0], "components", idx[1])
                     raise SourceError(f"two steps would both be named {sid!r}",
                                       location=smap.locate(path),
                                       hint="give the component a distinct name or foreach")
-                prev = ids[-1] if ids else None
-                steps[sid] = Step(
-                    id=sid, kind=d.kind, driver=comp.driver or d.driver, component=name,
-                    layer=layer, inputs=d.inputs, depends_on=(prev,) if prev else (),
-                    node=inst.node.name if inst.node is not None else None,
-                    endpoint=d.endpoint, description=d.description or comp.description,
-                    external_reason=d.external_reason, replace_on=d.replace_on,
-                    timeout=float(comp.timeout or d.timeout or 600.0))
+                deps = [ids[-1]] if ids else []
+                pending[sid] = (d, comp, layer, inst, deps)
                 graph.add_node(sid)
-                if prev:
-                    graph.add_edge(prev, sid)
+                if ids:
+                    graph.add_edge(ids[-1], sid)
                 ids.append(sid)
             node_key = inst.node.name if inst.node is not None else None
             exp.by_node.setdefault(node_key, []).append((ids[0], ids[-1]))
         expanded[name] = exp
 
-    deps_of: dict[str, set[str]] = {sid: set(s.depends_on) for sid, s in steps.items()}
     for name, exp in expanded.items():
         for dep in _effective_after(exp.component, comps, active):
             target = expanded.get(dep.component)
@@ -133,21 +127,22 @@ def expand(loaded: Loaded, registry: Registry) -> Desired:
             for node_key, pairs in exp.by_node.items():
                 before = _dependency_exits(dep, target, node_key)
                 for first, _ in pairs:
+                    deps = pending[first][4]
                     for b in before:
-                        if b not in deps_of[first]:
-                            deps_of[first].add(b)
+                        if b not in deps:
+                            deps.append(b)
                             graph.add_edge(b, first)
-    for sid, deps in deps_of.items():
-        s = steps[sid]
-        ordered = tuple(sorted(deps))
-        if ordered != s.depends_on:
-            steps[sid] = msgspec_replace(s, ordered)
+
+    steps: dict[str, Step] = {}
+    for sid, (d, comp, layer, inst, deps) in pending.items():
+        steps[sid] = Step(
+            id=sid, kind=d.kind, driver=comp.driver or d.driver, component=comp.name,
+            layer=layer, inputs=d.inputs, depends_on=tuple(sorted(deps)),
+            node=inst.node.name if inst.node is not None else None,
+            endpoint=d.endpoint, description=d.description or comp.description,
+            external_reason=d.external_reason, replace_on=d.replace_on,
+            timeout=float(comp.timeout or d.timeout or 600.0))
     return Desired(steps, graph, [layer.name for layer in profile.layers])
-
-
-def msgspec_replace(step: Step, depends_on: tuple[str, ...]) -> Step:
-    from dataclasses import replace
-    return replace(step, depends_on=depends_on)
 
 
 def _effective_after(comp: model.Component,

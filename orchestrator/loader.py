@@ -8,6 +8,8 @@ line and column, what was expected and what was found; problems that can be foun
 from __future__ import annotations
 
 import re
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +20,14 @@ import msgspec
 from orchestrator import model
 from orchestrator.errors import Location, SourceError, SourceErrors
 from orchestrator.secrets import check_reference
-from orchestrator.source import Document, Path_, SourceMap, load_yaml, split_msgspec_error
+from orchestrator.source import (
+    DICT_KEY,
+    Document,
+    Path_,
+    SourceMap,
+    load_yaml,
+    split_msgspec_error,
+)
 
 
 @dataclass(frozen=True)
@@ -97,11 +106,13 @@ def structured(doc: Document, typ: type[Any], what: str) -> Any:
     try:
         return model.convert(data, typ)
     except msgspec.ValidationError as exc:
-        raise _located(str(exc), doc.source, data) from None
+        raise _located(str(exc), doc.source, data, typ) from None
 
 
-def _located(text: str, smap: SourceMap, data: Any) -> SourceError:
+def _located(text: str, smap: SourceMap, data: Any, typ: Any = None) -> SourceError:
     message, path = split_msgspec_error(text)
+    if DICT_KEY in path and typ is not None:
+        path = _name_dict_keys(path, data, typ)
     expected = found = hint = ""
     m = _UNKNOWN_FIELD.match(message)
     if m:
@@ -124,6 +135,52 @@ def _located(text: str, smap: SourceMap, data: Any) -> SourceError:
     where = ".".join(str(p) for p in path)
     return SourceError(f"{message} at {where or 'top level'}", location=smap.locate(path),
                        expected=expected, found=found, hint=hint)
+
+
+def _name_dict_keys(path: Path_, data: Any, typ: Any) -> Path_:
+    """msgspec writes ``[...]`` for mapping keys; find the key whose value fails to convert."""
+    out: list[str | int] = []
+    for seg in path:
+        typ = _unwrap(typ, data)
+        if seg == DICT_KEY and isinstance(data, dict):
+            value_type = typing.get_args(typ)[1] if typing.get_args(typ) else Any
+            bad = next((k for k, v in data.items() if not _converts(v, value_type)), None)
+            if bad is None:
+                return tuple(out)
+            out.append(bad)
+            data, typ = data[bad], value_type
+        elif isinstance(seg, int) and isinstance(data, list) and seg < len(data):
+            out.append(seg)
+            args = typing.get_args(typ)
+            data, typ = data[seg], (args[0] if args else Any)
+        elif isinstance(seg, str) and isinstance(data, dict):
+            out.append(seg)
+            fields = {f.encode_name: f.type for f in msgspec.structs.fields(typ)} \
+                if isinstance(typ, type) and issubclass(typ, msgspec.Struct) else {}
+            data, typ = data.get(seg), fields.get(seg, Any)
+        else:
+            return tuple(out)
+    return tuple(out)
+
+
+def _unwrap(typ: Any, data: Any) -> Any:
+    """From ``X | None`` or ``str | Struct`` pick the member that fits the data's shape."""
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):
+        for member in typing.get_args(typ):
+            if isinstance(data, dict) and (typing.get_origin(member) is dict or (
+                    isinstance(member, type) and issubclass(member, msgspec.Struct))):
+                return member
+            if isinstance(data, list) and typing.get_origin(member) is list:
+                return member
+    return typ
+
+
+def _converts(value: Any, typ: Any) -> bool:
+    try:
+        model.convert(value, typ)
+    except (msgspec.ValidationError, TypeError):
+        return False
+    return True
 
 
 def _value_at(data: Any, path: Path_) -> Any:

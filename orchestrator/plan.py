@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from orchestrator.errors import Location, SourceError
 from orchestrator.graph import Graph
 from orchestrator.step import Step, canonical_json
@@ -169,7 +171,10 @@ class Plan:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1, sort_keys=False, ensure_ascii=False) + "\n"
+        """Indented JSON; keys keep their order (stable by construction), so the same plan
+        always gives the same bytes."""
+        raw = msgspec.json.encode(self.to_dict(), enc_hook=str)
+        return msgspec.json.format(raw, indent=1).decode() + "\n"
 
     def digest(self) -> str:
         return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()
@@ -180,7 +185,8 @@ class Plan:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
             raise SourceError(f"not a plan: invalid JSON ({exc.msg})",
-                              location=Location(name, exc.lineno, exc.colno)) from None
+                              location=Location(name, exc.lineno, exc.colno),
+                              hint="save a plan with `orch plan ... --out plan.json`") from None
         version = d.get("format_version") if isinstance(d, dict) else None
         if version != FORMAT_VERSION:
             raise SourceError("unsupported plan format", location=Location(name, 1, 1),

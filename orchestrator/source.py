@@ -136,6 +136,9 @@ def _build(node: yaml.Node, path: Path_, smap: SourceMap) -> Any:
     raise SourceError("unsupported YAML node", location=smap.locate(path))
 
 
+#: stands for a mapping key msgspec does not name in its error path (``$.roles[...].min``)
+DICT_KEY = "[...]"
+
 _MSGSPEC_PATH = re.compile(r"\s+- at `\$(?P<path>[^`]*)`$")
 _SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[\.\.\.\]")
 
@@ -151,6 +154,8 @@ def split_msgspec_error(text: str) -> tuple[str, Path_]:
             path.append(seg.group(1))
         elif seg.group(2) is not None:
             path.append(int(seg.group(2)))
+        else:
+            path.append(DICT_KEY)
     return text[: m.start()], tuple(path)
 
 

@@ -10,9 +10,10 @@ a changed fingerprint is what makes the planner propose an update.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 EXTERNAL = "external"
 
@@ -74,11 +75,17 @@ class Step:
         )
 
 
+_encoder = msgspec.json.Encoder(order="sorted", enc_hook=str)
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """Compact JSON with sorted keys: the same value always gives the same bytes."""
+    return _encoder.encode(value)
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str)
+    return canonical_bytes(value).decode()
 
 
 def fingerprint(kind: str, driver: str, inputs: dict[str, Any]) -> str:
-    text = canonical_json([kind, driver, inputs])
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+    return hashlib.sha256(canonical_bytes([kind, driver, inputs])).hexdigest()[:20]

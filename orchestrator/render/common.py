@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import msgspec
 
 from orchestrator.plan import Action, Plan, PlannedStep
 from orchestrator.secrets import SECRET_KEY
+
+_encode = msgspec.json.Encoder(order="sorted", enc_hook=str).encode
 
 SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+",
           Action.DELETE: "-", Action.NOOP: " "}
@@ -30,7 +33,7 @@ def summary(plan: Plan) -> str:
 def value_text(value: Any) -> str:
     if isinstance(value, dict) and set(value) == {SECRET_KEY}:
         return f"(secret {value[SECRET_KEY]})"
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return _encode(value).decode()
 
 
 def input_lines(p: PlannedStep) -> list[str]:
