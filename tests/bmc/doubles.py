@@ -56,6 +56,7 @@ class SilentServer:
 
 
 Rule = Callable[[str, str], int | None]  # (method, path) -> status to inject, or None
+DROP = -1  # a rule returning this closes the connection without a reply
 
 
 class FaultProxy:
@@ -83,6 +84,9 @@ class FaultProxy:
                     proxy.counts[(self.command, self.path)] += 1
                     status = next((s for r in proxy.rules if (s := r(self.command,
                                                                       self.path))), None)
+                if status == DROP:
+                    self.close_connection = True  # no answer at all: the BMC went away
+                    return
                 if status:
                     payload = json.dumps({"error": {"code": "Base.1.0.GeneralError",
                                                     "message": f"injected {status}"}}).encode()
