@@ -7,6 +7,8 @@ processes:
 * ``duration``: seconds to sleep (default 0);
 * ``fail``: ``"transient:N"`` fails the first N attempts with a transient error,
   ``"permanent"`` always fails permanently;
+* ``leak``: a permanent failure's message includes the ``secret`` input's value (to test
+  redaction);
 * ``endpoint`` concurrency is recorded in ``store`` when ``track`` is set, so tests can check
   that the executor never exceeded a per-endpoint limit.
 """
@@ -54,8 +56,12 @@ class FakeDriver(Driver):
         attempt = self._bump(step.id, "attempts")
         fail = str(inputs.get("fail", ""))
         if fail == "permanent":
-            raise PermanentError("simulated permanent failure", endpoint=step.endpoint or "-",
-                                 operation=step.kind)
+            # `leak: true` makes the error echo the step's secret, as careless vendor
+            # libraries do, so tests can prove orch redacts it everywhere.
+            secret = inputs.get("secret")
+            leaked = f" (password {secret.reveal()})" if inputs.get("leak") and secret else ""
+            raise PermanentError(f"simulated permanent failure{leaked}",
+                                 endpoint=step.endpoint or "-", operation=step.kind)
         if fail.startswith("transient:") and attempt <= int(fail.split(":")[1]):
             raise TransientError(f"simulated transient failure (attempt {attempt})",
                                  endpoint=step.endpoint or "-", operation=step.kind)

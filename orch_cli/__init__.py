@@ -1,1 +1,1 @@
-"""The ``orch`` command: a thin layer over the engine (``orchestrator``), the drivers and the lab."""
+"""The ``orch`` command: a thin layer over the engine, the drivers and the lab."""

@@ -129,27 +129,44 @@ def _confirm(the_plan: Any, auto_approve: bool) -> None:
         sys.exit(EXIT_ERROR)
 
 
-def _execute(the_plan: Any, state_url: str, parallelism: int, lock_timeout: float,
+def _execute(the_plan: Any, store: Any, parallelism: int, lock_timeout: float,
              fresh: bool, base_dir: Path | None) -> None:
     from orchestrator.driver import DriverRegistry
     from orchestrator.executor import ExecOptions, Executor
     from orchestrator.progress import progress_for
-    from orchestrator.state import open_store
     if not the_plan.has_changes:
         click.echo("No changes. Nothing to do.", err=True)
         return
     total = sum(1 for p in the_plan if p.action.changes)
-    store = open_store(state_url)
-    try:
-        with progress_for(total) as progress:
-            opts = ExecOptions(parallelism=parallelism, lock_timeout=lock_timeout,
-                               on_event=progress, base_dir=base_dir)
-            report = Executor(the_plan, store, DriverRegistry(), opts).run()
-    finally:
-        store.close()
+    with progress_for(total) as progress:
+        opts = ExecOptions(parallelism=parallelism, lock_timeout=lock_timeout,
+                           on_event=progress, base_dir=base_dir,
+                           check_state_hash=not fresh)
+        report = Executor(the_plan, store, DriverRegistry(), opts).run()
     _print_report(report)
     if not report.ok:
         sys.exit(EXIT_PARTIAL)
+
+
+def _plan_and_execute(profile: str, inventory: str | None, params: tuple[str, ...],
+                      state_url: str | None, target: tuple[str, ...],
+                      exclude: tuple[str, ...], destroy: bool, auto_approve: bool,
+                      parallelism: int, lock_timeout: float) -> None:
+    """Plan under the lock, so what is confirmed is what runs, and a waiting second run
+    plans against the state the first one left."""
+    from orchestrator.plan import Mode
+    from orchestrator.planner import PlanOptions, make_plan
+    from orchestrator.state import Holder, open_store
+    loaded = _load(profile, inventory, params)
+    store = open_store(state_url_for(profile, state_url))
+    try:
+        with store.locked(loaded.profile.metadata.name, Holder.me(), timeout=lock_timeout):
+            opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude)
+            the_plan = make_plan(loaded, store, opts)
+            _confirm(the_plan, auto_approve)
+            _execute(the_plan, store, parallelism, lock_timeout, True, Path(profile).parent)
+    finally:
+        store.close()
 
 
 def _print_report(report: Any) -> None:
@@ -197,15 +214,17 @@ def apply(source: str, inventory: str | None, params: tuple[str, ...], state_url
     with errors_to_exit():
         if _is_plan_file(source):
             from orchestrator.plan import Plan
+            from orchestrator.state import open_store
             the_plan = Plan.from_json(Path(source).read_text(encoding="utf-8"), source)
-            url = state_url or the_plan.state_url
+            store = open_store(state_url or the_plan.state_url)
             base = Path(the_plan.profile_path).parent if the_plan.profile_path else None
-            _execute(the_plan, url, parallelism, lock_timeout, False, base)
+            try:
+                _execute(the_plan, store, parallelism, lock_timeout, False, base)
+            finally:
+                store.close()
             return
-        the_plan = _make_plan(source, inventory, params, state_url, target, exclude)
-        _confirm(the_plan, auto_approve)
-        _execute(the_plan, state_url_for(source, state_url), parallelism, lock_timeout, True,
-                 Path(source).parent)
+        _plan_and_execute(source, inventory, params, state_url, target, exclude, False,
+                          auto_approve, parallelism, lock_timeout)
 
 
 @cli.command()
@@ -221,11 +240,8 @@ def destroy(profile: str, inventory: str | None, params: tuple[str, ...],
             auto_approve: bool, parallelism: int, lock_timeout: float) -> None:
     """Remove what orch recorded for a profile, dependents first."""
     with errors_to_exit():
-        the_plan = _make_plan(profile, inventory, params, state_url, target, exclude,
-                              destroy=True)
-        _confirm(the_plan, auto_approve)
-        _execute(the_plan, state_url_for(profile, state_url), parallelism, lock_timeout, True,
-                 Path(profile).parent)
+        _plan_and_execute(profile, inventory, params, state_url, target, exclude, True,
+                          auto_approve, parallelism, lock_timeout)
 
 
 @cli.command()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -210,7 +211,11 @@ def settings_description(settings_type: type[msgspec.Struct]) -> list[tuple[str,
         for a in args:
             if isinstance(a, msgspec.Meta) and a.description:
                 meta = a.description
-        base = getattr(typ, "__origin__", typ)
+        base = typing.get_args(typ)[0] if typing.get_origin(typ) is typing.Annotated else typ
+        if typing.get_origin(base) is typing.Literal:
+            name = "|".join(str(a) for a in typing.get_args(base) if a != "")
+        else:
+            name = getattr(base, "__name__", str(base))
         default = "" if f.default is msgspec.NODEFAULT else repr(f.default)
-        out.append((f.name, getattr(base, "__name__", str(base)), default, meta))
+        out.append((f.name, name, default, meta))
     return out

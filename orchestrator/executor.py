@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import queue
 import threading
@@ -131,10 +132,8 @@ class Executor:
             finally:
                 journal.close()
                 for d in drivers.values():
-                    try:
+                    with contextlib.suppress(Exception):
                         d.close()
-                    except Exception:  # noqa: BLE001 - closing must not mask the outcome
-                        pass
             report.wall_seconds = time.monotonic() - t0
             status = "succeeded" if report.ok else "partial"
             self.store.finish_run(run_id, status)
@@ -280,8 +279,8 @@ class _Walk:
             p = self.todo[dep]
             self.report.outcomes[dep] = StepOutcome(dep, StepStatus.SKIPPED, p.action,
                                                     root_cause=cause)
-            self.opts.on_event("skipped", dep, f"because {cause} "
-                               f"{'needs a human' if outcome.status is StepStatus.STOPPED else 'failed'}")
+            why = "needs a human" if outcome.status is StepStatus.STOPPED else "failed"
+            self.opts.on_event("skipped", dep, f"because {cause} {why}")
 
     # -- workers -----------------------------------------------------------------------
     def _worker(self) -> None:
@@ -293,7 +292,7 @@ class _Walk:
             p = self.todo[sid]
             try:
                 outcome, outputs = self._carry_out(p, deadline)
-            except BaseException as exc:  # noqa: BLE001 - the walk must hear of every step
+            except BaseException as exc:
                 outcome, outputs = StepOutcome(sid, StepStatus.FAILED, p.action,
                                                error=redact(f"internal error: {exc!r}")), {}
             self.results.put((sid, outcome, outputs))
@@ -338,7 +337,7 @@ class _Walk:
             log.error("step failed", error=error, attempts=attempts)
             return StepOutcome(step.id, StepStatus.FAILED, p.action, attempts,
                                time.monotonic() - t0, error), {}
-        except Exception as exc:  # noqa: BLE001 - an untranslated vendor error is a bug,
+        except Exception as exc:
             error = redact(f"{type(exc).__name__}: {exc}")  # but must still be journaled
             self._record_outcome(p, "failed", {}, error)
             log.error("step failed with an untranslated error", error=error)

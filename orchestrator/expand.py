@@ -119,7 +119,7 @@ def expand(loaded: Loaded, registry: Registry) -> Desired:
             exp.by_node.setdefault(node_key, []).append((ids[0], ids[-1]))
         expanded[name] = exp
 
-    for name, exp in expanded.items():
+    for exp in expanded.values():
         for dep in _effective_after(exp.component, comps, active):
             target = expanded.get(dep.component)
             if target is None:

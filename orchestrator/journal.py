@@ -57,7 +57,7 @@ class JournalWriter:
                 pending.append(nxt)
             try:
                 self._store.write([e for e, _ in pending], self._profile)
-            except Exception as exc:  # noqa: BLE001 - every waiter learns of the failure
+            except Exception as exc:
                 for _, fut in pending:
                     fut.set_exception(StateError(f"journal write failed: {exc}"))
             else:

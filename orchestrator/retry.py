@@ -36,10 +36,12 @@ def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, *, deadline: flo
     def past_deadline(state: tenacity.RetryCallState) -> bool:
         return time.monotonic() >= deadline
 
+    backoff = wait_exponential_jitter(multiplier=policy.initial_wait, max=policy.max_wait,
+                                      exp_base=2, jitter=policy.jitter)
+
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        base = wait_exponential_jitter(policy.initial_wait, policy.max_wait, 2,
-                                       policy.jitter)(state)
+        base = backoff(state)
         if isinstance(exc, TransientError) and exc.retry_after is not None:
             base = max(base, exc.retry_after)
         return max(0.0, min(base, deadline - time.monotonic()))

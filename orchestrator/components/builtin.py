@@ -373,6 +373,8 @@ class FakeParams(_P):
     track: Annotated[bool, D(description="record concurrency per endpoint")] = False
     value: Annotated[Any, D(description="any value (changing it changes the step)")] = None
     secret: Annotated[str, D(description="a secret reference the step receives")] = ""
+    leak: Annotated[bool, D(description="echo the secret in a failure (redaction tests)")] \
+        = False
 
 
 @_register("fake.step", "A simulated step (tests and benchmarks)", FakeParams, "any", ("fake",))

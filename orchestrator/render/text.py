@@ -32,7 +32,7 @@ def render_text(plan: Plan, *, show_unchanged: bool = False) -> str:
         block = [f"  {headline(p)}"]
         if p.step.external:
             block.append(f"      by hand: {p.step.external_reason}")
-        if p.action is Action.CREATE or p.action is Action.REPLACE and not p.changes:
+        if p.action is Action.CREATE or (p.action is Action.REPLACE and not p.changes):
             block.extend(f"      {line}" for line in input_lines(p))
         block.extend(f"      {line}" for line in change_lines(p))
         if p.step.depends_on:

@@ -33,7 +33,7 @@ def hold(store: StateStore, profile: str, holder: Holder, timeout: float,
         while not stop.wait(store.lease_seconds / 3):
             try:
                 store.renew_lock(profile, holder)
-            except Exception:  # noqa: BLE001 - a failed renewal is retried next beat
+            except Exception:
                 continue
 
     beat = threading.Thread(target=renew, name="orch-lease", daemon=True)

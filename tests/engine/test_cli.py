@@ -1,0 +1,82 @@
+"""The `orch` command: formats, exit codes, saved plans, listings."""
+
+import json
+
+from tests.engine.helpers import fake, run_orch, write_profile
+
+
+def test_plan_apply_replan_exit_codes(tmp_path):
+    profile = write_profile(tmp_path, [fake("a", on="node"), fake("b", after=["a"])])
+    state = ["--state", str(tmp_path / "s.db")]
+    res = run_orch("plan", str(profile), *state, "--detailed-exitcode")
+    assert res.returncode == 2 and "Plan: 3 to create" in res.stdout
+    res = run_orch("apply", str(profile), *state)  # no TTY and no --auto-approve
+    assert res.returncode == 1 and "nothing was done" in res.stderr
+    res = run_orch("apply", str(profile), *state, "--auto-approve")
+    assert res.returncode == 0 and "3 succeeded" in res.stderr
+    res = run_orch("plan", str(profile), *state, "--detailed-exitcode")
+    assert res.returncode == 0 and "No changes" in res.stdout
+
+
+def test_partial_apply_exits_3_and_names_the_root_cause(tmp_path):
+    profile = write_profile(tmp_path, [fake("bad", fail="permanent"),
+                                       fake("child", after=["bad"]), fake("fine")])
+    res = run_orch("apply", str(profile), "--state", str(tmp_path / "s.db"), "--auto-approve")
+    assert res.returncode == 3
+    assert "FAILED bad" in res.stderr and "skipped 1 step(s) that depend on bad" in res.stderr
+
+
+def test_formats_and_saved_plan_show(tmp_path):
+    profile = write_profile(tmp_path, [fake("a", on="node")])
+    state = ["--state", str(tmp_path / "s.db")]
+    out = tmp_path / "plan.json"
+    res = run_orch("plan", str(profile), *state, "--out", str(out), "--format", "json")
+    data = json.loads(res.stdout)
+    assert data["format_version"] == 1 and len(data["steps"]) == 2
+    assert data["inputs_hash"] and data["state_hash"]
+    assert json.loads(out.read_text()) == data
+    assert run_orch("show", str(out)).stdout.startswith("orch plan for t")
+    md = run_orch("show", str(out), "--format", "markdown").stdout
+    assert md.startswith("### orch plan: `t`") and "<details>" in md
+    dot = run_orch("plan", str(profile), *state, "--format", "dot").stdout
+    assert dot.startswith('digraph "t"') and '"node-1/a"' in dot
+    assert run_orch("graph", str(profile), *state).stdout == dot
+
+
+def test_drivers_and_components_are_listed(tmp_path):
+    res = run_orch("drivers")
+    assert res.returncode == 0
+    assert "fake" in res.stdout and "setting store (str" in res.stdout
+    res = run_orch("components", "os.install")
+    assert "method (virtual-media|pxe, default" in res.stdout and "install_timeout (float" in res.stdout
+    assert run_orch("components", "no.such").returncode == 1
+
+
+def test_plan_does_not_import_drivers_it_does_not_need(tmp_path):
+    import subprocess
+    import sys
+    profile = write_profile(tmp_path, [fake("a")])
+    code = ("import sys; from orch_cli.main import cli\n"
+            "try: cli(['plan', sys.argv[1], '--state', sys.argv[2]], prog_name='orch')\n"
+            "except SystemExit: pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('drivers.')))\n"
+            "print([m for m in ('libvirt', 'sushy', 'paramiko', 'kubernetes', 'openstack',"
+            " 'structlog', 'rich') if m in sys.modules])")
+    res = subprocess.run([sys.executable, "-c", code, str(profile), str(tmp_path / "s.db")],
+                         capture_output=True, text=True, cwd=tmp_path.parent)
+    lines = res.stdout.strip().splitlines()
+    assert lines[-2] == "['drivers.fake']" and lines[-1] == "[]", res.stdout + res.stderr
+
+
+def test_state_list_and_mark_done_for_external_steps(tmp_path):
+    profile = write_profile(tmp_path, [
+        {"name": "by-hand", "type": "external", "reason": "flash the firmware by hand"},
+        fake("after", after=["by-hand"])])
+    state = ["--state", str(tmp_path / "s.db")]
+    res = run_orch("apply", str(profile), *state, "--auto-approve")
+    assert res.returncode == 3 and "BY HAND by-hand: external: flash the firmware" in res.stderr
+    assert run_orch("state", "mark-done", str(profile), "by-hand", *state).returncode == 0
+    res = run_orch("apply", str(profile), *state, "--auto-approve")
+    assert res.returncode == 0 and "1 succeeded" in res.stderr
+    listing = run_orch("state", "list", str(profile), *state).stdout
+    assert "applied  by-hand  [external]" in listing

@@ -1,0 +1,221 @@
+"""The executor: limits, retries, failure isolation, external steps, saved plans."""
+
+import json
+import time
+
+import pytest
+
+from orchestrator.driver import ApplyRequest, ApplyResult, Driver, DriverRegistry
+from orchestrator.errors import LockHeldError, PermanentError, StalePlanError, TransientError
+from orchestrator.executor import ExecOptions, Executor, StepStatus
+from orchestrator.loader import load
+from orchestrator.plan import Action, Plan
+from orchestrator.planner import PlanOptions, make_plan
+from orchestrator.retry import RetryPolicy
+from orchestrator.state import Holder, open_store
+from tests.engine.helpers import fake, write_profile
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = open_store(str(tmp_path / "state.db"))
+    yield s
+    s.close()
+
+
+def run(plan, store, **opts):
+    opts.setdefault("sleep", lambda s: None)
+    return Executor(plan, store, DriverRegistry(), ExecOptions(**opts)).run()
+
+
+def plan_of(path, store, **kw):
+    return make_plan(load(path), store, PlanOptions(**kw))
+
+
+def test_parallelism_and_per_endpoint_limits_are_both_honoured(tmp_path, store):
+    track = tmp_path / "fake.json"
+    comps = [fake(f"s{i}", duration=0.15, track=True, endpoint=f"bmc-{i % 2}")
+             for i in range(12)]
+    path = write_profile(tmp_path, comps, drivers={"fake": {"store": str(track),
+                                                            "endpoint_limit": 2}})
+    t0 = time.monotonic()
+    report = run(plan_of(path, store), store, parallelism=3)
+    wall = time.monotonic() - t0
+    data = json.loads(track.read_text())
+    assert report.ok
+    assert max(data["peak"].values()) == 2          # no endpoint ever saw 3 at once
+    assert data["peak_total"] == 3                   # and never more than 3 overall
+    assert wall < 12 * 0.15                          # but it did run in parallel
+
+
+def test_transient_errors_are_retried_permanent_are_not(tmp_path, store):
+    sleeps = []
+    path = write_profile(tmp_path, [fake("flaky", fail="transient:2"),
+                                    fake("broken", fail="permanent"),
+                                    fake("hopeless", fail="transient:99")],
+                         drivers={"fake": {"store": str(tmp_path / "f.json")}})
+    report = run(plan_of(path, store), store, sleep=sleeps.append,
+                 retry=RetryPolicy(attempts=4, total_seconds=60, initial_wait=0.5))
+    o = report.outcomes
+    assert o["flaky"].status is StepStatus.SUCCEEDED and o["flaky"].attempts == 3
+    assert o["broken"].status is StepStatus.FAILED and o["broken"].attempts == 1
+    assert o["hopeless"].status is StepStatus.FAILED and o["hopeless"].attempts == 4
+    assert "simulated transient failure (attempt 4)" in o["hopeless"].error
+    assert len(sleeps) == 2 + 3 and all(0 <= s <= 30 for s in sleeps)
+    assert sleeps[1] >= sleeps[0] * 0.5  # exponential, with jitter
+
+
+def test_a_failure_skips_dependents_and_independent_branches_go_on(tmp_path, store):
+    path = write_profile(tmp_path, [fake("bad", fail="permanent"),
+                                    fake("child", after=["bad"]),
+                                    fake("grandchild", after=["child"]),
+                                    fake("other"), fake("other.next", after=["other"])])
+    report = run(plan_of(path, store), store)
+    o = report.outcomes
+    assert o["other.next"].status is StepStatus.SUCCEEDED
+    assert o["child"].status is StepStatus.SKIPPED and o["child"].root_cause == "bad"
+    assert o["grandchild"].root_cause == "bad"  # the root cause, not the cascade
+    assert [c.step_id for c in report.root_causes()] == ["bad"]
+    recs = store.records("t")
+    assert recs["bad"].status.value == "failed" and "permanent" in recs["bad"].error
+    assert "child" not in recs
+
+
+def test_external_steps_stop_the_walk_before_them(tmp_path, store):
+    path = write_profile(tmp_path, [
+        fake("prep"),
+        {"name": "vcenter.register", "type": "external", "after": ["prep"],
+         "reason": "vCenter has no API we drive: register the host in vCenter by hand"},
+        fake("after-vcenter", after=["vcenter.register"]), fake("independent")])
+    report = run(plan_of(path, store), store)
+    o = report.outcomes
+    assert o["prep"].status is StepStatus.SUCCEEDED
+    assert o["vcenter.register"].status is StepStatus.STOPPED
+    assert "register the host in vCenter by hand" in o["vcenter.register"].error
+    assert o["after-vcenter"].status is StepStatus.SKIPPED
+    assert o["independent"].status is StepStatus.SUCCEEDED
+    assert "vcenter.register" not in store.records("t")  # never journaled as done
+
+
+def test_saved_plan_is_applied_exactly_and_a_stale_one_is_refused(tmp_path, store):
+    path = write_profile(tmp_path, [fake("a"), fake("b", after=["a"])])
+    saved = plan_of(path, store).to_json()
+    # the profile changes after review: the saved plan still applies what was reviewed
+    write_profile(tmp_path, [fake("a"), fake("b", after=["a"]), fake("c")])
+    plan = Plan.from_json(saved)
+    report = run(plan, store)
+    assert sorted(report.outcomes) == ["a", "b"]
+    with pytest.raises(StalePlanError):
+        run(Plan.from_json(saved), store)
+
+
+def test_lock_held_by_another_live_run_fails_fast_naming_the_holder(tmp_path, store):
+    import os
+    import socket
+    path = write_profile(tmp_path, [fake("a")])
+    plan = plan_of(path, store)
+    other = Holder(socket.gethostname(), os.getppid(), time.time(), "run-x")  # alive
+    assert store.try_lock("t", other) is None
+    t0 = time.monotonic()
+    with pytest.raises(LockHeldError) as err:
+        run(plan, store)
+    assert f"pid {os.getppid()}" in str(err.value) and time.monotonic() - t0 < 2
+    t0 = time.monotonic()
+    with pytest.raises(LockHeldError):
+        run(plan, store, lock_timeout=0.6)
+    assert time.monotonic() - t0 >= 0.6
+    store.unlock("t", other)
+    assert run(plan, store).ok
+
+
+def test_a_dead_holders_lease_is_taken_over(tmp_path, store):
+    import socket
+    path = write_profile(tmp_path, [fake("a")])
+    dead = Holder(socket.gethostname(), 2**22 + 12345, time.time(), "crashed")
+    assert store.try_lock("t", dead) is None
+    assert run(plan_of(path, store), store).ok
+
+
+class SlowDriver(Driver):
+    """A driver that ignores its deadline, to prove the executor's own wait is bounded."""
+
+    name = "slow"
+
+    def apply(self, request: ApplyRequest) -> ApplyResult:
+        request.cancelled.wait(5)
+        return ApplyResult({})
+
+
+def test_a_driver_that_overruns_its_timeout_is_given_up_on(tmp_path, store, monkeypatch):
+    import orchestrator.executor as ex
+    from orchestrator.plan import Mode, PlannedStep
+    from orchestrator.step import Step
+    monkeypatch.setattr(ex, "GRACE_SECONDS", 0.2)
+    step = Step("hang", "slow.op", "slow", "hang", "l", timeout=0.3)
+    plan = Plan("t", Mode.NORMAL, (PlannedStep(step, Action.CREATE, "test"),),
+                state_hash=store.state_hash("t"))
+    reg = DriverRegistry({"slow": SlowDriver})
+    t0 = time.monotonic()
+    report = Executor(plan, store, reg, ExecOptions()).run()
+    assert time.monotonic() - t0 < 3
+    assert report.outcomes["hang"].status is StepStatus.FAILED
+    assert "timed out" in report.outcomes["hang"].error
+
+
+class LeakyDriver(Driver):
+    """Raises a vendor-style error whose text includes the secret it was given."""
+
+    name = "leaky"
+
+    def apply(self, request: ApplyRequest) -> ApplyResult:
+        pw = request.inputs["password"].reveal()
+        raise PermanentError(f"login refused for admin:{pw}@bmc", endpoint="bmc",
+                             operation="login")
+
+
+def test_error_texts_are_redacted_before_state_and_report(tmp_path, store, monkeypatch):
+    from orchestrator.plan import Mode, PlannedStep
+    from orchestrator.step import Step
+    monkeypatch.setenv("LEAKY_PW", "s3cr3t-Value-77")
+    step = Step("x", "leaky.op", "leaky", "x", "l",
+                inputs={"password": {"$secret": "env:LEAKY_PW"}})
+    plan = Plan("t", Mode.NORMAL, (PlannedStep(step, Action.CREATE, "t"),),
+                state_hash=store.state_hash("t"))
+    report = Executor(plan, store, DriverRegistry({"leaky": LeakyDriver}), ExecOptions()).run()
+    err = report.outcomes["x"].error
+    assert "login refused" in err and "s3cr3t-Value-77" not in err
+    assert "s3cr3t-Value-77" not in store.records("t")["x"].error
+    assert "s3cr3t-Value-77" not in json.dumps(store.journal("t"))
+
+
+class TransientThenOk(Driver):
+    name = "tto"
+    calls = 0
+
+    def apply(self, request: ApplyRequest) -> ApplyResult:
+        TransientThenOk.calls += 1
+        if TransientThenOk.calls == 1:
+            raise TransientError("409 conflict", endpoint="e", operation="op", retry_after=0.01)
+        return ApplyResult({"ok": True})
+
+
+def test_outputs_of_upstream_steps_reach_their_dependents(tmp_path, store):
+    seen = {}
+
+    class Echo(Driver):
+        name = "echo"
+
+        def apply(self, request: ApplyRequest) -> ApplyResult:
+            seen[request.step.id] = dict(request.upstream)
+            return ApplyResult({"mac": f"52:54:00:{request.step.id}"})
+
+    from orchestrator.plan import Mode, PlannedStep
+    from orchestrator.step import Step
+    a = Step("a", "echo", "echo", "a", "l")
+    b = Step("b", "echo", "echo", "b", "l", depends_on=("a",))
+    plan = Plan("t", Mode.NORMAL, (PlannedStep(a, Action.CREATE, ""),
+                                   PlannedStep(b, Action.CREATE, "")),
+                state_hash=store.state_hash("t"))
+    Executor(plan, store, DriverRegistry({"echo": Echo}), ExecOptions()).run()
+    assert seen["b"] == {"a": {"mac": "52:54:00:a"}}
+    assert store.records("t")["b"].outputs == {"mac": "52:54:00:b"}
