@@ -1,0 +1,75 @@
+"""Helpers shared by the Kubernetes driver tests: the cluster under test and a step runner.
+
+(A module of its own, not ``conftest``: test modules import it by a name no other test
+directory uses.)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from apiserver_double import ApiServerDouble
+
+from drivers.kubernetes import KubernetesDriver
+from drivers.kubernetes.settings import KubernetesSettings
+from orchestrator.driver import ApplyRequest, ApplyResult
+from orchestrator.plan import Action
+from orchestrator.step import Step
+
+REAL_KUBECONFIG = os.environ.get("ORCH_TEST_KUBECONFIG", "")
+
+
+class ListLog:
+    """A structlog-like logger that keeps what it was given, to check nothing leaks."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def __getattr__(self, level: str) -> Callable[..., None]:
+        def log(event: str, **fields: Any) -> None:
+            self.events.append(f"{level} {event} {fields}")
+        return log
+
+
+@dataclass
+class Cluster:
+    kubeconfig: Path
+    context: str
+    namespace: str
+    double: ApiServerDouble | None
+
+    @property
+    def real(self) -> bool:
+        return self.double is None
+
+    def settings(self, **overrides: Any) -> KubernetesSettings:
+        values: dict[str, Any] = {"kubeconfig": str(self.kubeconfig), "context": self.context,
+                                  "poll_interval": 2.0 if self.real else 0.05,
+                                  "request_timeout": 10.0}
+        return KubernetesSettings(**{**values, **overrides})
+
+
+def run_step(driver: KubernetesDriver, kind: str, inputs: Mapping[str, Any], *,
+             action: Action = Action.CREATE, prior: Mapping[str, Any] | None = None,
+             timeout: float = 60.0, log: Any = None) -> ApplyResult:
+    step = Step(id=f"test/{kind}", kind=kind, driver="kubernetes", component="test",
+                layer="test", inputs=dict(inputs), endpoint="k8s:test")
+    request = ApplyRequest(step=step, action=action, inputs=dict(inputs),
+                           prior_outputs=dict(prior or {}), upstream={},
+                           deadline=time.monotonic() + timeout, log=log or ListLog())
+    return driver.apply(request)
+
+
+def step_of(kind: str, inputs: Mapping[str, Any]) -> Step:
+    return Step(id=f"test/{kind}", kind=kind, driver="kubernetes", component="test",
+                layer="test", inputs=dict(inputs), endpoint="k8s:test")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"

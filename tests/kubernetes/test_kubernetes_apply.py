@@ -1,0 +1,221 @@
+"""kubernetes.manifest and kubernetes.wait through the real client: server-side apply,
+drift, pruning, deletion and waits, against the API server double or a real cluster."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kube_harness import Cluster, ListLog, run_step, step_of, unique
+
+from drivers.kubernetes import KubernetesDriver
+from drivers.kubernetes.objects import get_object
+from orchestrator.errors import PermanentError, StepTimeoutError
+from orchestrator.plan import Action
+
+
+def configmap(name: str, namespace: str, **data: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace}, "data": data}
+
+
+def live(driver: KubernetesDriver, kind: str, name: str, namespace: str = "",
+         api_version: str = "v1") -> dict[str, Any] | None:
+    ref = {"apiVersion": api_version, "kind": kind, "name": name}
+    if namespace:
+        ref["namespace"] = namespace
+    return get_object(driver.cluster(), ref)
+
+
+def test_manifest_is_server_side_applied_with_our_field_manager(
+        driver: KubernetesDriver, cluster: Cluster) -> None:
+    name = unique("cm")
+    result = run_step(driver, "kubernetes.manifest",
+                      {"manifest": configmap(name, cluster.namespace, colour="blue")})
+
+    [ref] = result.outputs["objects"]
+    assert ref["kind"] == "ConfigMap" and ref["name"] == name and ref["uid"]
+    obj = live(driver, "ConfigMap", name, cluster.namespace)
+    assert obj is not None and obj["data"] == {"colour": "blue"}
+    managers = {(m["manager"], m["operation"]) for m in obj["metadata"]["managedFields"]}
+    assert ("orch", "Apply") in managers
+    if cluster.double is not None:  # the request itself, as the double received it
+        patch = [r for r in cluster.double.requests
+                 if r["method"] == "PATCH" and r["path"].endswith(f"/configmaps/{name}")][-1]
+        assert patch["content_type"] == "application/apply-patch+yaml"
+        assert patch["query"] == {"fieldManager": "orch", "force": "True"} or \
+            patch["query"] == {"fieldManager": "orch", "force": "true"}
+
+
+def test_applying_twice_changes_nothing_and_read_sees_no_drift(
+        driver: KubernetesDriver, cluster: Cluster) -> None:
+    inputs = {"manifest": configmap(unique("cm"), cluster.namespace, a="1")}
+    first = run_step(driver, "kubernetes.manifest", inputs)
+    second = run_step(driver, "kubernetes.manifest", inputs, action=Action.UPDATE,
+                      prior=first.outputs)
+
+    assert second.outputs["objects"][0]["uid"] == first.outputs["objects"][0]["uid"]
+    observed = driver.read(step_of("kubernetes.manifest", inputs), second.outputs)
+    assert observed.exists and not observed.drift
+
+
+def test_a_field_changed_by_another_manager_is_drift_and_apply_takes_it_back(
+        driver: KubernetesDriver, cluster: Cluster) -> None:
+    name = unique("cm")
+    inputs = {"manifest": configmap(name, cluster.namespace, size="small")}
+    outputs = run_step(driver, "kubernetes.manifest", inputs).outputs
+    dyn = driver.cluster().dynamic
+    resource = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    dyn.patch(resource, body={"data": {"size": "large"}}, name=name,
+              namespace=cluster.namespace, content_type="application/merge-patch+json",
+              field_manager="kubectl-edit")
+
+    observed = driver.read(step_of("kubernetes.manifest", inputs), outputs)
+    assert observed.exists
+    [(what, text)] = observed.drift.items()
+    assert what == f"ConfigMap {cluster.namespace}/{name}"
+    assert "data.size: live 'large', applied 'small'" in text
+
+    run_step(driver, "kubernetes.manifest", inputs, action=Action.UPDATE, prior=outputs)
+    assert live(driver, "ConfigMap", name, cluster.namespace)["data"]["size"] == "small"  # type: ignore[index]
+    assert not driver.read(step_of("kubernetes.manifest", inputs), outputs).drift
+
+
+def test_apply_without_force_conflicts_with_another_manager(
+        driver: KubernetesDriver, cluster: Cluster) -> None:
+    """What force=true protects against: the API server's 409 for a field someone else owns."""
+    from kubernetes.dynamic.exceptions import ConflictError
+
+    name = unique("cm")
+    run_step(driver, "kubernetes.manifest",
+             {"manifest": configmap(name, cluster.namespace, owner="orch")})
+    dyn = driver.cluster().dynamic
+    resource = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    with pytest.raises(ConflictError) as info:
+        dyn.server_side_apply(resource, body=configmap(name, cluster.namespace, owner="other"),
+                              field_manager="someone-else", force_conflicts=False)
+    assert "conflict" in str(info.value.body).lower()
+
+
+def test_update_prunes_objects_the_manifest_no_longer_has(
+        driver: KubernetesDriver, cluster: Cluster) -> None:
+    keep, drop = unique("keep"), unique("drop")
+    both = {"manifest": [configmap(keep, cluster.namespace), configmap(drop, cluster.namespace)]}
+    outputs = run_step(driver, "kubernetes.manifest", both).outputs
+    run_step(driver, "kubernetes.manifest", {"manifest": [configmap(keep, cluster.namespace)]},
+             action=Action.UPDATE, prior=outputs)
+
+    assert live(driver, "ConfigMap", keep, cluster.namespace) is not None
+    assert live(driver, "ConfigMap", drop, cluster.namespace) is None
+
+
+def test_file_manifests_are_read_from_the_manifests_dir(
+        cluster: Cluster, tmp_path: Path) -> None:
+    a, b = unique("file-a"), unique("file-b")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "two.yaml").write_text(
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {a}}}\ndata: {{k: v}}\n---\n"
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {b}}}\n", encoding="utf-8")
+    driver = KubernetesDriver(cluster.settings(manifests_dir=str(tmp_path)))
+    try:
+        result = run_step(driver, "kubernetes.manifest",
+                          {"file": "app/two.yaml", "namespace": cluster.namespace})
+        assert [o["name"] for o in result.outputs["objects"]] == [a, b]
+        assert all(o["namespace"] == cluster.namespace for o in result.outputs["objects"])
+        assert live(driver, "ConfigMap", b, cluster.namespace) is not None
+    finally:
+        driver.close()
+
+
+def test_a_missing_file_is_permanent_and_names_the_path(driver: KubernetesDriver) -> None:
+    with pytest.raises(PermanentError, match=r"no-such\.yaml"):
+        run_step(driver, "kubernetes.manifest", {"file": "no-such.yaml"})
+
+
+def test_delete_removes_the_objects_and_read_then_says_gone(
+        driver: KubernetesDriver, cluster: Cluster) -> None:
+    name = unique("cm")
+    inputs = {"manifest": configmap(name, cluster.namespace)}
+    outputs = run_step(driver, "kubernetes.manifest", inputs).outputs
+    run_step(driver, "kubernetes.manifest", inputs, action=Action.DELETE, prior=outputs)
+
+    assert live(driver, "ConfigMap", name, cluster.namespace) is None
+    assert not driver.read(step_of("kubernetes.manifest", inputs), outputs).exists
+    # deleting again is not an error: the step is idempotent
+    run_step(driver, "kubernetes.manifest", inputs, action=Action.DELETE, prior=outputs)
+
+
+def test_delete_waits_for_finalizers_until_the_deadline(
+        driver: KubernetesDriver, cluster: Cluster) -> None:
+    name = unique("cm")
+    cm = configmap(name, cluster.namespace)
+    cm["metadata"]["finalizers"] = ["example.com/hold"]
+    outputs = run_step(driver, "kubernetes.manifest", {"manifest": cm}).outputs
+    started = time.monotonic()
+    with pytest.raises(StepTimeoutError, match=f"still present.*{name}"):
+        run_step(driver, "kubernetes.manifest", {"manifest": cm}, action=Action.DELETE,
+                 prior=outputs, timeout=1.0)
+    assert time.monotonic() - started < 1.0 + driver.settings.poll_interval + 5
+    # release the finalizer: the object goes
+    dyn = driver.cluster().dynamic
+    resource = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    dyn.patch(resource, body={"metadata": {"finalizers": None}}, name=name,
+              namespace=cluster.namespace, content_type="application/merge-patch+json")
+    run_step(driver, "kubernetes.manifest", {"manifest": cm}, action=Action.DELETE,
+             prior=outputs, timeout=30)
+    assert live(driver, "ConfigMap", name, cluster.namespace) is None
+
+
+def test_wait_for_a_deployment_rollout_and_its_available_condition(
+        driver: KubernetesDriver, cluster: Cluster) -> None:
+    name = unique("web")
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": cluster.namespace},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "pause",
+                                                       "image": "registry.k8s.io/pause:3.9"}]}}},
+    }
+    run_step(driver, "kubernetes.manifest", {"manifest": deployment})
+    target = {"kind": "Deployment", "name": name, "namespace": cluster.namespace}
+
+    rolled = run_step(driver, "kubernetes.wait", {**target, "rollout": True}, timeout=180)
+    assert rolled.outputs["state"] == "1/1 updated, 1/1 available"
+    available = run_step(driver, "kubernetes.wait", {**target, "condition": "Available"},
+                         timeout=30)
+    assert available.outputs["state"].startswith("Available=True")
+
+
+def test_wait_gives_up_at_the_deadline_telling_the_last_state(
+        driver: KubernetesDriver, cluster: Cluster) -> None:
+    name = unique("cm")
+    run_step(driver, "kubernetes.manifest", {"manifest": configmap(name, cluster.namespace)})
+    started = time.monotonic()
+    with pytest.raises(StepTimeoutError, match="no Ready condition yet"):
+        run_step(driver, "kubernetes.wait", {"kind": "ConfigMap", "name": name,
+                                             "namespace": cluster.namespace,
+                                             "condition": "Ready"}, timeout=1.0)
+    assert time.monotonic() - started < 1.0 + driver.settings.poll_interval + 5
+
+
+def test_an_unknown_kind_is_permanent_with_a_hint_to_install_the_crd(
+        driver: KubernetesDriver, cluster: Cluster) -> None:
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget",
+              "metadata": {"name": "w", "namespace": cluster.namespace}}
+    with pytest.raises(PermanentError) as info:
+        run_step(driver, "kubernetes.manifest", {"manifest": widget})
+    assert info.value.operation == f"apply Widget {cluster.namespace}/w"
+    assert "CRD" in info.value.hint
+
+
+def test_log_names_each_applied_object_and_the_endpoint(
+        driver: KubernetesDriver, cluster: Cluster) -> None:
+    log = ListLog()
+    name = unique("cm")
+    run_step(driver, "kubernetes.manifest", {"manifest": configmap(name, cluster.namespace)},
+             log=log)
+    [event] = log.events
+    assert name in event and driver.cluster().endpoint in event
