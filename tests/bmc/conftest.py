@@ -31,6 +31,7 @@ import pytest
 from orchestrator.secrets import Secret, resolve
 
 LIBVIRT_URI = "qemu:///system"
+ISO_NAME = "orch-bmctest"
 DOMAINS = ("orch-bmctest-a", "orch-bmctest-b")
 # An empty 16 MiB disk each, where QEMU may read it (the emulator needs a disk to boot "Hdd").
 IMAGES = Path("/var/lib/libvirt/images")
@@ -217,21 +218,27 @@ def redfish_bmc(request: pytest.FixtureRequest) -> RedfishUnderTest:
 # -- an installer ISO served on 127.0.0.1 ---------------------------------------------------
 
 @pytest.fixture(scope="session")
-def iso_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def iso_url(tmp_path_factory: pytest.TempPathFactory, libvirt_conn: Any) -> Iterator[str]:
     if not shutil.which("genisoimage"):
         pytest.skip("genisoimage not installed")
     root = tmp_path_factory.mktemp("iso")
     (root / "content").mkdir()
     (root / "content" / "README").write_text("orch test media\n")
-    subprocess.run(["genisoimage", "-quiet", "-V", "ORCHTEST", "-o", str(root / "test.iso"),
+    subprocess.run(["genisoimage", "-quiet", "-V", "ORCHTEST", "-o", str(root / f"{ISO_NAME}.iso"),
                     str(root / "content")], check=True, timeout=60)
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/test.iso"
+    yield f"http://127.0.0.1:{server.server_address[1]}/{ISO_NAME}.iso"
     server.shutdown()
     server.server_close()
+    # The emulator downloads inserted media into the `default` pool and keeps the copies.
+    pool = libvirt_conn.storagePoolLookupByName("default")
+    pool.refresh(0)
+    for name in pool.listVolumes():
+        if name.startswith(f"{ISO_NAME}-iso-"):
+            pool.storageVolLookupByName(name).delete(0)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -131,7 +131,7 @@ def test_virtual_media_insert_with_boot_once_then_eject(
     assert out["inserted"] is True and out["image"] == iso_url
     assert out["boot"]["target"] == "Cd"
     sources = dom.cdrom_sources()
-    assert len(sources) == 1 and "test-iso" in sources[0], sources  # the downloaded copy
+    assert len(sources) == 1 and "orch-bmctest-iso" in sources[0], sources  # the downloaded copy
     assert dom.first_boot_device() == "cdrom"
     again = apply_step(driver, "redfish.virtual_media",
                        redfish_bmc.inputs(action="insert", url=iso_url))
