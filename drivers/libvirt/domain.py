@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from pathlib import Path
 from typing import Any
 
 from drivers.libvirt import xml
@@ -78,10 +79,15 @@ def stop(dom: Any, uri: str, *, grace: float, deadline: float) -> None:
                                operation="libvirt.domain")
 
 
-def delete(conn: Any, name: str, uri: str) -> None:
-    """Power off and undefine the domain (its volumes are their own steps); gone is fine."""
+def delete(conn: Any, name: str, uri: str, *, local_log: str = "") -> None:
+    """Power off and undefine the domain (its volumes are their own steps); gone is fine.
+
+    ``local_log`` (the console log, when libvirtd runs on this machine) is removed too.
+    """
     import libvirt
 
+    if local_log:
+        Path(local_log).unlink(missing_ok=True)
     with boundary(uri, "libvirt.domain"):
         dom = lookup(conn.lookupByName, name)
         if dom is None:

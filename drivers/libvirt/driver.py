@@ -149,7 +149,9 @@ class LibvirtDriver(Driver):
             spec = _spec(xml.VolumeSpec, inputs, step)
             volume.delete(conn, spec.pool, spec.name, uri)
         elif step.kind == "libvirt.domain":
-            domain.delete(conn, _spec(xml.DomainSpec, inputs, step).name, uri)
+            dspec = _spec(xml.DomainSpec, inputs, step)
+            log = domain.console_log_path(dspec) if accel.is_local(uri) else ""
+            domain.delete(conn, dspec.name, uri, local_log=log)
         else:
             raise _unknown(step, uri)
 
