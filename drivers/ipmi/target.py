@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.errors import PermanentError
+from orchestrator.secrets import Secret
 
 DEFAULT_PORT = 623
 
@@ -32,7 +33,7 @@ class IpmiTarget:
         if not sep or not port.isdigit():
             host, port = endpoint, str(DEFAULT_PORT)
         password = bmc.get("password")
-        revealed = password.reveal() if hasattr(password, "reveal") else (password or "")
+        revealed = password.reveal() if isinstance(password, Secret) else (password or "")
         if len(str(revealed).encode()) > 20:
             raise PermanentError("IPMI 2.0 passwords are at most 20 bytes",
                                  endpoint=f"{host}:{port}", operation="ipmi")

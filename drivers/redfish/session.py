@@ -15,6 +15,7 @@ from typing import Any
 
 from drivers.redfish.settings import RedfishSettings
 from orchestrator.errors import PermanentError
+from orchestrator.secrets import Secret
 
 MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$", re.IGNORECASE)
 
@@ -38,7 +39,7 @@ class BmcTarget:
         if "://" not in endpoint:
             endpoint = f"https://{endpoint}"
         password = bmc.get("password")
-        revealed = password.reveal() if hasattr(password, "reveal") else (password or "")
+        revealed = password.reveal() if isinstance(password, Secret) else (password or "")
         verify: bool | str = bool(bmc.get("verify_tls", True))
         if verify and bmc.get("ca_bundle"):
             verify = str(bmc["ca_bundle"])
