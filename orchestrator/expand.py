@@ -99,6 +99,7 @@ def expand(loaded: Loaded, registry: Registry) -> Desired:
     for name, instances in drafts.items():
         comp, idx, layer = comps[name]
         exp = _Expanded(comp, idx)
+        previous_exit: str | None = None
         for inst, step_drafts in instances:
             base = _instance_id(comp, inst)
             ids: list[str] = []
@@ -115,6 +116,10 @@ def expand(loaded: Loaded, registry: Registry) -> Desired:
                 if ids:
                     graph.add_edge(ids[-1], sid)
                 ids.append(sid)
+            if comp.serial and previous_exit is not None:
+                pending[ids[0]][4].append(previous_exit)
+                graph.add_edge(previous_exit, ids[0])
+            previous_exit = ids[-1]
             node_key = inst.node.name if inst.node is not None else None
             exp.by_node.setdefault(node_key, []).append((ids[0], ids[-1]))
         expanded[name] = exp

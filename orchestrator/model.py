@@ -133,6 +133,8 @@ class Component(_Strict):
     description: str = ""
     verify: list[dict[str, Any]] = []
     timeout: float | None = None
+    #: one instance at a time, in node order (a rolling operation: upgrade, reboot, drain)
+    serial: bool = False
 
 
 class Layer(_Strict):

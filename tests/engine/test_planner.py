@@ -199,3 +199,11 @@ def test_markdown_puts_destructive_steps_outside_the_folds(tmp_path, store):
     md = renderer("markdown")(plan_of(path2, store))
     head = md.split("<details>")[0]
     assert "Destructive steps (1)" in head and "- b  (delete" in head
+
+
+def test_serial_component_runs_one_node_at_a_time(tmp_path, store):
+    path = write_profile(tmp_path, [{"name": "upgrade", "type": "fake.step", "on": "node",
+                                     "serial": True}], roles={"node": {"count": 3}})
+    deps = {p.step.id: p.step.depends_on for p in plan_of(path, store)}
+    assert deps == {"node-1/upgrade": (), "node-2/upgrade": ("node-1/upgrade",),
+                    "node-3/upgrade": ("node-2/upgrade",)}
