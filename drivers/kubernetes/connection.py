@@ -66,20 +66,21 @@ def open_cluster(settings: KubernetesSettings, context: str = "") -> Cluster:
     Raises :class:`~orchestrator.errors.PermanentError` for a kubeconfig that cannot be
     loaded, and the classified error of the first failed discovery request.
     """
-    from kubernetes import config
+    from kubernetes import client, config
     from kubernetes.dynamic import DynamicClient
 
     context = context or settings.context
     path = os.path.expanduser(settings.kubeconfig) if settings.kubeconfig else None
     where = path or os.environ.get("KUBECONFIG", "~/.kube/config")
+    configuration = client.Configuration()
     try:
-        api = config.new_client_from_config(config_file=path, context=context or None,
-                                            persist_config=False)
+        config.load_kube_config(config_file=path, context=context or None,
+                                client_configuration=configuration, persist_config=False)
     except Exception as exc:
         raise translate(exc, endpoint=f"kubeconfig:{where}", operation="load kubeconfig") \
             from None
-    configuration = api.configuration
-    configuration.retries = 0
+    configuration.retries = 0  # before the pool exists: urllib3 would retry 3 times unseen
+    api = client.ApiClient(configuration)
     _bounded(api, settings.request_timeout)
     endpoint = str(configuration.host)
     secrets = _credentials(configuration)

@@ -63,13 +63,13 @@ def _transport(exc: BaseException) -> tuple[str, bool] | None:
         cur = cur.reason
     if isinstance(cur, ux.SSLError):
         return "TLS handshake or certificate verification failed", False
+    if isinstance(cur, ux.NewConnectionError):  # before ConnectTimeoutError, its base class
+        text = str(cur)
+        return ("connection refused" if "refused" in text else "cannot connect"), True
     if isinstance(cur, ux.ConnectTimeoutError):
         return "timed out connecting", True
     if isinstance(cur, ux.ReadTimeoutError | TimeoutError):
         return "timed out waiting for an answer", True
-    if isinstance(cur, ux.NewConnectionError):
-        text = str(cur)
-        return ("connection refused" if "refused" in text else "cannot connect"), True
     if isinstance(cur, ux.ProtocolError | ux.HTTPError | ConnectionError):
         return "connection closed by the API server", True
     return None

@@ -111,16 +111,17 @@ def delete_object(cluster: Cluster, ref: Mapping[str, str]) -> bool:
     return True
 
 
-def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+def _leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(path, value) of each leaf; keys may hold dots (label keys), so paths are tuples."""
     if isinstance(value, Mapping) and value:
         for key, sub in value.items():
-            yield from _leaves(sub, f"{path}.{key}" if path else str(key))
+            yield from _leaves(sub, (*path, str(key)))
     else:
         yield path, value
 
 
-def _at(obj: Any, path: str) -> Any:
-    for key in path.split("."):
+def _at(obj: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
         if not isinstance(obj, Mapping) or key not in obj:
             return _MISSING
         obj = obj[key]
@@ -128,7 +129,7 @@ def _at(obj: Any, path: str) -> Any:
 
 
 _MISSING = object()
-_IGNORED = ("metadata.namespace",)
+_IGNORED = (("metadata", "namespace"), ("apiVersion",), ("kind",))
 
 
 def drift(applied: Mapping[str, Any], live: Mapping[str, Any]) -> list[str]:
@@ -139,11 +140,12 @@ def drift(applied: Mapping[str, Any], live: Mapping[str, Any]) -> list[str]:
     """
     out = []
     for path, want in _leaves(applied):
-        if path in _IGNORED or path.startswith(("apiVersion", "kind")):
+        if path in _IGNORED:
             continue
         have = _at(live, path)
+        shown = ".".join(path)
         if have is _MISSING:
-            out.append(f"{path}: missing, applied {want!r}")
+            out.append(f"{shown}: missing, applied {want!r}")
         elif have != want:
-            out.append(f"{path}: live {have!r}, applied {want!r}")
+            out.append(f"{shown}: live {have!r}, applied {want!r}")
     return out
