@@ -230,8 +230,5 @@ def register(cli: Any) -> None:
     cli.add_command(components)
     cli.add_command(inventory_cmd)
     cli.add_command(catalog)
-    try:
-        from orch_cli import labcmd
-    except ImportError:
-        return
+    from orch_cli import labcmd
     labcmd.register(cli)

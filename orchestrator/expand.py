@@ -56,22 +56,22 @@ def expand(loaded: Loaded, registry: Registry) -> Desired:
     smap = loaded.profile_source
     errors: list[SourceError] = []
     comps: dict[str, tuple[model.Component, tuple[int, int], str]] = {}
-    for li, layer in enumerate(_layers(profile)):
-        for ci, comp in enumerate(layer.components):
+    for li, lay in enumerate(_layers(profile)):
+        for ci, comp in enumerate(lay.components):
             path = ("layers", li, "components", ci)
             if comp.name in comps:
                 errors.append(SourceError(f"duplicate component name {comp.name!r}",
                                           location=smap.locate((*path, "name")),
                                           hint="component names are unique in a profile"))
                 continue
-            comps[comp.name] = (comp, (li, ci), layer.name)
+            comps[comp.name] = (comp, (li, ci), lay.name)
     if errors:
         raise SourceErrors(errors)
 
     active = {name for name, (c, _, _) in comps.items()
               if condition_holds(c.when, loaded.parameters)}
     drafts: dict[str, list[tuple[Instance, list[StepDraft]]]] = {}
-    for name, (comp, (li, ci), layer) in comps.items():
+    for name, (comp, (li, ci), layer_name) in comps.items():
         path = ("layers", li, "components", ci)
         for dep in comp.after:
             dep_name = dep if isinstance(dep, str) else dep.component
@@ -84,7 +84,7 @@ def expand(loaded: Loaded, registry: Registry) -> Desired:
         if name not in active:
             continue
         try:
-            drafts[name] = _instances(loaded, registry, comp, layer, path)
+            drafts[name] = _instances(loaded, registry, comp, layer_name, path)
         except SourceError as exc:
             errors.append(exc)
         except SourceErrors as exc:
@@ -147,7 +147,7 @@ def expand(loaded: Loaded, registry: Registry) -> Desired:
             endpoint=d.endpoint, description=d.description or comp.description,
             external_reason=d.external_reason, replace_on=d.replace_on,
             timeout=float(comp.timeout or d.timeout or 600.0))
-    return Desired(steps, graph, [layer.name for layer in profile.layers])
+    return Desired(steps, graph, [lay.name for lay in profile.layers])
 
 
 def _effective_after(comp: model.Component,

@@ -10,6 +10,7 @@ process has resolved.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, MutableMapping
 import sys
 from typing import Any, TextIO
 
@@ -24,7 +25,8 @@ def configure(level: str = "info", fmt: str = "console", stream: TextIO | None =
     _config.update(level=_LEVELS.get(level, 20), format=fmt, stream=stream, done=False)
 
 
-def _redact_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact_event(_logger: Any, _name: str,
+                  event: MutableMapping[str, Any]) -> Mapping[str, Any]:
     return {k: redact(v) if isinstance(v, str) else v for k, v in event.items()}
 
 

@@ -33,8 +33,9 @@ def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, *, deadline: flo
     import tenacity
     from tenacity import stop_after_attempt, stop_after_delay, wait_exponential_jitter
 
-    def past_deadline(state: tenacity.RetryCallState) -> bool:
-        return time.monotonic() >= deadline
+    class past_deadline(tenacity.stop.stop_base):  # noqa: N801 - reads like tenacity's
+        def __call__(self, state: tenacity.RetryCallState) -> bool:
+            return time.monotonic() >= deadline
 
     backoff = wait_exponential_jitter(multiplier=policy.initial_wait, max=policy.max_wait,
                                       exp_base=2, jitter=policy.jitter)
@@ -56,6 +57,6 @@ def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, *, deadline: flo
     retrying: Any = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(TransientError),
         stop=(stop_after_attempt(policy.attempts) | stop_after_delay(policy.total_seconds)
-              | past_deadline),
+              | past_deadline()),
         wait=wait, sleep=sleep, reraise=True, before_sleep=before_sleep)
     return retrying(fn)  # type: ignore[no-any-return]

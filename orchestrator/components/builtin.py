@@ -7,6 +7,7 @@ kind; ``external`` marks work nothing here can carry, with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -65,9 +66,13 @@ def _bmc(inst: Instance, need: str = "") -> tuple[str, str]:
     return kind, endpoint
 
 
+Expander = Callable[[Instance], list[StepDraft]]
+
+
 def _register(name: str, description: str, params: type[msgspec.Struct] | None,
-              placement: str, drivers: tuple[str, ...], open_params: bool = False):  # type: ignore[no-untyped-def]
-    def deco(fn):  # type: ignore[no-untyped-def]
+              placement: str, drivers: tuple[str, ...],
+              open_params: bool = False) -> Callable[[Expander], Expander]:
+    def deco(fn: Expander) -> Expander:
         registry.register(ComponentType(name, description, fn, params, placement, drivers,
                                         open_params))
         return fn
@@ -179,9 +184,10 @@ def _os_install(inst: Instance) -> list[StepDraft]:
         raise ExpandError("virtual-media install needs a Redfish BMC",
                           field_path=("with", "method"), expected="method: pxe for IPMI nodes")
 
-    def bmc(suffix: str, kind: str, timeout: float | None = None, **inputs: Any) -> StepDraft:
+    def bmc(suffix: str, kind: str, step_timeout: float | None = None,
+            **inputs: Any) -> StepDraft:
         return StepDraft(f"{driver}.{kind}", driver, {"host": host, **inputs}, suffix=suffix,
-                         endpoint=endpoint, timeout=timeout)
+                         endpoint=endpoint, timeout=step_timeout)
 
     drafts = [bmc("power-off", "power", state="off")]
     if p.method == "virtual-media":
