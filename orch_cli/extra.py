@@ -230,5 +230,5 @@ def register(cli: Any) -> None:
     cli.add_command(components)
     cli.add_command(inventory_cmd)
     cli.add_command(catalog)
-    from orch_cli import labcmd
-    labcmd.register(cli)
+    from orch_cli.labcmd import register as register_lab
+    register_lab(cli)
