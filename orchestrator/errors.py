@@ -143,6 +143,8 @@ class TransientError(DriverError):
     """Worth retrying: connection refused, timeout, 5xx, 409 conflict, a resource still busy."""
 
     retryable = True
+    #: set when a retry policy gave up on this error: nobody retries it again
+    exhausted = False
 
     def __init__(self, message: str, *, endpoint: str = "-", operation: str = "-",
                  retry_after: float | None = None, hint: str = "") -> None:

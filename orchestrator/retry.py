@@ -1,7 +1,13 @@
 """Retry policies: composed tenacity policies, applied to transient errors only.
 
-``stop_after_attempt(n) | stop_after_delay(s)`` with exponential, jittered waits, also
-stopped by the step's own deadline. The sleep function is injectable so tests do not wait.
+``stop_after_attempt(n) | stop_before_delay(budget)`` with exponential, jittered waits;
+the budget is the smaller of the policy's total seconds and the time left before the step's
+deadline, so no attempt starts that the deadline would cut short. A ``Retry-After`` hint on
+the error (``TransientError.retry_after``) lengthens the wait, capped by ``max_wait``.
+
+Drivers use the same function around their own calls. When it gives up, the last error is
+re-raised marked ``exhausted``, and the executor does not retry an exhausted error again:
+retries never stack. The sleep is injectable so tests do not wait.
 """
 
 from __future__ import annotations
@@ -25,38 +31,46 @@ class RetryPolicy:
     jitter: float = 1.0
 
 
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, TransientError) and not getattr(exc, "exhausted", False)
+
+
 def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, *, deadline: float,
                       sleep: Callable[[float], None] = time.sleep,
                       on_retry: Callable[[int, BaseException, float], None] | None = None) -> T:
-    """Call ``fn`` until it succeeds, a non-transient error is raised, or the policy (or the
-    step's ``deadline``, in ``time.monotonic()`` seconds) says stop; re-raise the last error."""
+    """Call ``fn`` until it succeeds, a non-transient (or exhausted) error is raised, or the
+    policy or ``deadline`` (``time.monotonic()`` seconds) says stop; re-raise the last error.
+
+    ``on_retry(attempt, error, wait_seconds)`` is called before each wait.
+    """
     import tenacity
-    from tenacity import stop_after_attempt, stop_after_delay, wait_exponential_jitter
 
-    class past_deadline(tenacity.stop.stop_base):  # noqa: N801 - reads like tenacity's
-        def __call__(self, state: tenacity.RetryCallState) -> bool:
-            return time.monotonic() >= deadline
-
-    backoff = wait_exponential_jitter(multiplier=policy.initial_wait, max=policy.max_wait,
-                                      exp_base=2, jitter=policy.jitter)
+    budget = max(min(policy.total_seconds, deadline - time.monotonic()), 0.0)
+    by_time = getattr(tenacity, "stop_before_delay", tenacity.stop_after_delay)
+    backoff = tenacity.wait_exponential_jitter(multiplier=policy.initial_wait,
+                                               max=policy.max_wait, exp_base=2,
+                                               jitter=policy.jitter)
 
     def wait(state: tenacity.RetryCallState) -> float:
+        seconds = min(backoff(state), policy.max_wait)
         exc = state.outcome.exception() if state.outcome else None
-        base = backoff(state)
-        if isinstance(exc, TransientError) and exc.retry_after is not None:
-            base = max(base, exc.retry_after)
-        return max(0.0, min(base, deadline - time.monotonic()))
+        hinted = getattr(exc, "retry_after", None)
+        if hinted:
+            seconds = min(max(seconds, float(hinted)), policy.max_wait)
+        return max(0.0, seconds)
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
-        if on_retry and state.outcome is not None:
+        if on_retry and state.outcome is not None and state.next_action is not None:
             exc = state.outcome.exception()
             assert exc is not None
-            on_retry(state.attempt_number, exc,
-                     state.next_action.sleep if state.next_action else 0.0)
+            on_retry(state.attempt_number, exc, state.next_action.sleep)
 
     retrying: Any = tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(TransientError),
-        stop=(stop_after_attempt(policy.attempts) | stop_after_delay(policy.total_seconds)
-              | past_deadline()),
+        retry=tenacity.retry_if_exception(_retryable),
+        stop=tenacity.stop_after_attempt(max(policy.attempts, 1)) | by_time(budget),
         wait=wait, sleep=sleep, reraise=True, before_sleep=before_sleep)
-    return retrying(fn)  # type: ignore[no-any-return]
+    try:
+        return retrying(fn)  # type: ignore[no-any-return]
+    except TransientError as exc:
+        exc.exhausted = True
+        raise

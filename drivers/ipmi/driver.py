@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from drivers.ipmi.chassis import DEVICE_CODES, Chassis
-from drivers.ipmi.retry import call_with_retries
 from drivers.ipmi.session import close_session, open_session
 from drivers.ipmi.settings import IpmiSettings
 from drivers.ipmi.target import IpmiTarget
@@ -22,9 +21,9 @@ from orchestrator.errors import (
     NotSupportedError,
     PermanentError,
     StepTimeoutError,
-    TransientError,
 )
 from orchestrator.plan import Action
+from orchestrator.retry import call_with_retries
 from orchestrator.secrets import resolve_inputs
 from orchestrator.step import Step
 
@@ -105,7 +104,7 @@ class IpmiDriver(Driver):
                 close_session(opened, target)
             return {"cipher_suite": opened.suite, **out}
 
-        def on_retry(error: TransientError, attempt_no: int, wait: float) -> None:
+        def on_retry(attempt_no: int, error: BaseException, wait: float) -> None:
             log.warning("ipmi.retry", endpoint=target.endpoint, operation=operation,
                         attempt=attempt_no, wait=round(wait, 2), error=str(error))
 

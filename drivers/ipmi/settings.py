@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from drivers.ipmi.retry import RetryPolicy
+from orchestrator.retry import RetryPolicy
 
 
 class IpmiSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -14,12 +14,12 @@ from typing import Any, ClassVar
 
 from drivers.redfish import bios, boot, inventory, media, power
 from drivers.redfish.context import OperationContext
-from drivers.redfish.retry import call_with_retries
 from drivers.redfish.session import BmcTarget, close_client, find_system, open_client
 from drivers.redfish.settings import RedfishSettings
 from orchestrator.driver import ApplyRequest, ApplyResult, Driver, Observed
-from orchestrator.errors import DriverError, NotSupportedError, TransientError
+from orchestrator.errors import DriverError, NotSupportedError
 from orchestrator.plan import Action
+from orchestrator.retry import call_with_retries
 from orchestrator.secrets import resolve_inputs
 from orchestrator.step import Step
 
@@ -122,7 +122,7 @@ class RedfishDriver(Driver):
                 if client is not None:
                     close_client(client)
 
-        def on_retry(error: TransientError, attempt_no: int, wait: float) -> None:
+        def on_retry(attempt_no: int, error: BaseException, wait: float) -> None:
             log.warning("redfish.retry", endpoint=target.endpoint, operation=operation,
                         attempt=attempt_no, wait=round(wait, 2), error=str(error))
             ctx.report(f"{error} (attempt {attempt_no}, next in {wait:.1f} s)")

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from drivers.redfish.retry import RetryPolicy
+from orchestrator.retry import RetryPolicy
 
 
 class RedfishSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
