@@ -51,7 +51,7 @@ def _make_plan(profile: str, inventory: str | None, params: tuple[str, ...],
     from orchestrator.planner import PlanOptions, make_plan
     from orchestrator.state import open_store
     loaded = _load(profile, inventory, params)
-    store = open_store(state_url_for(profile, state_url))
+    store = open_store(state_url_for(profile, state_url), create=False)
     try:
         opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude, refresh)
         return make_plan(loaded, store, opts)

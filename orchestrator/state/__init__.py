@@ -27,10 +27,12 @@ def default_state_path(profile_path: str | Path) -> Path:
     return p.with_name(p.stem + ".orch.db")
 
 
-def open_store(url: str) -> StateStore:
+def open_store(url: str, *, create: bool = True) -> StateStore:
+    """Open the store at ``url``. ``create=False`` never creates a SQLite file (planning
+    reads state; it does not write any)."""
     if url.startswith(("postgresql://", "postgres://")):
         from orchestrator.state.postgres import PostgresStore
         return PostgresStore(url)
     from orchestrator.state.sqlite import SqliteStore
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
-    return SqliteStore(path)
+    return SqliteStore(path, create=create)

@@ -16,12 +16,19 @@ from orchestrator.state.sql import SqlStore
 
 
 class SqliteStore(SqlStore):
-    def __init__(self, path: str | Path) -> None:
+    """``create=False`` (planning) leaves a missing file missing: the state is empty and
+    nothing is written; only a run that records something creates the file."""
+
+    def __init__(self, path: str | Path, create: bool = True) -> None:
         self.path = Path(path)
-        self.url = f"sqlite:///{self.path}"
+        self.url = str(self.path)
+        target = str(self.path)
+        if not create and not self.path.exists():
+            target = ":memory:"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False,
+            if target != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(target, timeout=30, check_same_thread=False,
                                          isolation_level="DEFERRED")
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
