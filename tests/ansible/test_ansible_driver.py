@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Runner, settings, sshd_server
+from ansible_harness import Runner, settings, sshd_server
 
 from drivers.ansible import AnsibleDriver
 from orchestrator.errors import PermanentError, StepTimeoutError, TransientError

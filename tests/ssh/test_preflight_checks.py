@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Runner
+from ssh_harness import Runner
 from sshd_server import Sshd
 
 from drivers.ssh import checks

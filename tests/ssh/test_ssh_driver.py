@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Runner
+from ssh_harness import Runner
 from sshd_server import Sshd, free_port, keygen, running_sshd
 
 from drivers.ssh import SshDriver, SshSettings
