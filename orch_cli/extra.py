@@ -188,10 +188,11 @@ def inventory_cmd(profile: str, inventory: str | None, params: tuple[str, ...],
     with errors_to_exit():
         import yaml
 
-        from orchestrator.inventory_export import ansible_inventory_for
+        from drivers.ansible.inventory import ansible_inventory
         from orchestrator.loader import load
         loaded = load(profile, inventory, parse_params(params))
-        data = ansible_inventory_for(loaded)
+        data = ansible_inventory([n.host_inputs() for n in loaded.all_nodes()])
+        data["all"]["vars"] = {"orch_profile": loaded.profile.metadata.name}
         text = yaml.safe_dump(data, sort_keys=True) if fmt == "ansible" else \
             json.dumps(data, indent=2, sort_keys=True) + "\n"
         write_output(text, None)

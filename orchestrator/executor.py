@@ -225,7 +225,21 @@ class _Walk:
             self.endpoint_busy[ep] = self.endpoint_busy.get(ep, 0) + 1
         deadline = time.monotonic() + p.step.timeout
         self.running[sid] = deadline
-        self.tasks.put((sid, deadline))
+        # The driver may act only once the intent is durable: the journal thread hands the
+        # step to a worker when its commit is done (and, commits being in order, every
+        # outcome submitted before it is durable too).
+        intent = self.journal.submit(JournalEntry(self.run_id, p.step, "intent",
+                                                  p.action.value))
+        intent.add_done_callback(lambda fut: self._intent_committed(fut, sid, deadline))
+
+    def _intent_committed(self, fut: Any, sid: str, deadline: float) -> None:
+        exc = fut.exception()
+        if exc is None:
+            self.tasks.put((sid, deadline))
+            return
+        p = self.todo[sid]
+        self.results.put((sid, StepOutcome(sid, StepStatus.FAILED, p.action,
+                                           error=f"intent not journaled: {exc}"), {}))
 
     def _collect(self) -> None:
         now = time.monotonic()
@@ -300,7 +314,6 @@ class _Walk:
     def _carry_out(self, p: PlannedStep, deadline: float) -> tuple[StepOutcome, Mapping[str, Any]]:
         step = p.step
         t0 = time.monotonic()
-        self.journal.write(JournalEntry(self.run_id, step, "intent", p.action.value))
         self.opts.on_event("started", step.id, p.action.value)
         log = self.ex.log.bind(step=step.id, action=p.action.value)
         attempts = 0
@@ -350,5 +363,7 @@ class _Walk:
 
     def _record_outcome(self, p: PlannedStep, result: str, outputs: Mapping[str, Any],
                         error: str) -> None:
-        self.journal.write(JournalEntry(self.run_id, p.step, "outcome", p.action.value,
-                                        result, outputs, error))
+        """Queue the outcome. It is durable before any intent submitted after it (so before
+        a dependent step acts), and at the latest when the run ends."""
+        self.journal.submit(JournalEntry(self.run_id, p.step, "outcome", p.action.value,
+                                         result, outputs, error))

@@ -1,8 +1,10 @@
 """Group commit for the journal: concurrent steps' intents and outcomes share transactions.
 
-Workers hand entries to :class:`JournalWriter` and wait until their entry is durable; a
-single writer thread commits whatever has queued up in one transaction. With eight steps
-running at once, eight intents cost one fsync instead of eight.
+Entries are handed to :class:`JournalWriter` and committed by a single writer thread, in
+the order they were submitted, whatever has queued up in one transaction: with eight steps
+finishing at once, eight outcomes cost one fsync instead of eight. ``submit`` returns a
+future that is done once the entry is durable; because commits keep submission order, an
+intent that is durable implies every entry submitted before it is durable too.
 """
 
 from __future__ import annotations
@@ -25,10 +27,15 @@ class JournalWriter:
         self._thread = threading.Thread(target=self._run, name="orch-journal", daemon=True)
         self._thread.start()
 
-    def write(self, entry: JournalEntry, timeout: float = 120.0) -> None:
-        """Return once ``entry`` is committed; raise StateError if it could not be."""
+    def submit(self, entry: JournalEntry) -> Future[None]:
+        """Queue ``entry``; the future completes when it is committed (or failed to be)."""
         fut: Future[None] = Future()
         self._queue.put((entry, fut))
+        return fut
+
+    def write(self, entry: JournalEntry, timeout: float = 120.0) -> None:
+        """Return once ``entry`` is committed; raise StateError if it could not be."""
+        fut = self.submit(entry)
         try:
             fut.result(timeout=timeout)
         except TimeoutError:

@@ -10,8 +10,8 @@ process has resolved.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, MutableMapping
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
 from orchestrator.secrets import redact

@@ -43,6 +43,13 @@ def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, *, deadline: flo
 
     ``on_retry(attempt, error, wait_seconds)`` is called before each wait.
     """
+    try:  # the common case, one attempt that succeeds, needs no retry machinery
+        return fn()
+    except TransientError as exc:
+        if not _retryable(exc) or policy.attempts <= 1:
+            exc.exhausted = True
+            raise
+        first: TransientError = exc
     import tenacity
 
     budget = max(min(policy.total_seconds, deadline - time.monotonic()), 0.0)
@@ -69,8 +76,17 @@ def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, *, deadline: flo
         retry=tenacity.retry_if_exception(_retryable),
         stop=tenacity.stop_after_attempt(max(policy.attempts, 1)) | by_time(budget),
         wait=wait, sleep=sleep, reraise=True, before_sleep=before_sleep)
+    calls = 0
+
+    def replay_first() -> T:
+        # tenacity counts the attempt that already failed as its first
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise first
+        return fn()
     try:
-        return retrying(fn)  # type: ignore[no-any-return]
+        return retrying(replay_first)  # type: ignore[no-any-return]
     except TransientError as exc:
         exc.exhausted = True
         raise

@@ -36,13 +36,25 @@ class Step:
     replace_on: tuple[str, ...] = ()
     #: Seconds the step may take, retries included.
     timeout: float = 600.0
+    #: memoised derived values (fingerprint, JSON); not part of the step's identity
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def external(self) -> bool:
         return self.driver == EXTERNAL
 
     def fingerprint(self) -> str:
-        return fingerprint(self.kind, self.driver, self.inputs)
+        fp = self._memo.get("fp")
+        if fp is None:
+            fp = self._memo["fp"] = fingerprint(self.kind, self.driver, self.inputs)
+        return str(fp)
+
+    def json(self) -> str:
+        """The step as compact JSON with sorted keys (what the state store keeps)."""
+        text = self._memo.get("json")
+        if text is None:
+            text = self._memo["json"] = canonical_json(self.to_dict())
+        return str(text)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {

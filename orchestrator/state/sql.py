@@ -135,13 +135,13 @@ class SqlStore(StateStore):
         journal_rows = []
         with self._tx() as cur:
             for e in entries:
-                error = redact(e.error)
+                error = redact(e.error) if e.error else ""
                 fp = e.step.fingerprint()
                 journal_rows.append((profile, e.run_id, e.step.id, e.phase, e.action, e.result,
                                      fp, error, e.at))
                 if e.phase == "intent":
                     cur.execute(self._q(UPSERT_PENDING),
-                                (profile, e.step.id, _dumps(e.step.to_dict()), e.action,
+                                (profile, e.step.id, e.step.json(), e.action,
                                  e.run_id, e.at))
                 elif e.result == "succeeded" and e.action == "delete":
                     cur.execute(self._q(
@@ -149,7 +149,7 @@ class SqlStore(StateStore):
                         (profile, e.step.id))
                 elif e.result == "succeeded":
                     cur.execute(self._q(UPSERT_APPLIED),
-                                (profile, e.step.id, fp, _dumps(e.step.to_dict()),
+                                (profile, e.step.id, fp, e.step.json(),
                                  _dumps(dict(e.outputs)), e.run_id, e.at))
                 else:
                     cur.execute(self._q(MARK_FAILED),

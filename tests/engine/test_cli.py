@@ -48,7 +48,8 @@ def test_drivers_and_components_are_listed(tmp_path):
     assert res.returncode == 0
     assert "fake" in res.stdout and "setting store (str" in res.stdout
     res = run_orch("components", "os.install")
-    assert "method (virtual-media|pxe, default" in res.stdout and "install_timeout (float" in res.stdout
+    assert "method (virtual-media|pxe, default" in res.stdout
+    assert "install_timeout (float" in res.stdout
     assert run_orch("components", "no.such").returncode == 1
 
 

@@ -77,7 +77,7 @@ def test_sigkill_mid_apply_then_a_second_apply_finishes_without_redoing(tmp_path
 @pytest.mark.slow
 def test_two_concurrent_applies_one_runs_the_other_fails_fast_naming_it(tmp_path, state_url):
     fake_store = tmp_path / "fake.json"
-    profile = chain_profile(tmp_path, fake_store, n=4, width=2, duration=0.3)
+    profile = chain_profile(tmp_path, fake_store, n=4, width=2, duration=1.0)
     first = subprocess.Popen(
         [sys.executable, "-m", "orch_cli.main", "apply", str(profile), "--auto-approve",
          "--state", state_url], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -38,14 +38,11 @@ def test_parallelism_and_per_endpoint_limits_are_both_honoured(tmp_path, store):
              for i in range(12)]
     path = write_profile(tmp_path, comps, drivers={"fake": {"store": str(track),
                                                             "endpoint_limit": 2}})
-    t0 = time.monotonic()
     report = run(plan_of(path, store), store, parallelism=3)
-    wall = time.monotonic() - t0
     data = json.loads(track.read_text())
     assert report.ok
     assert max(data["peak"].values()) == 2          # no endpoint ever saw 3 at once
-    assert data["peak_total"] == 3                   # and never more than 3 overall
-    assert wall < 12 * 0.15                          # but it did run in parallel
+    assert data["peak_total"] == 3                   # never more than 3 overall, and 3 ran
 
 
 def test_transient_errors_are_retried_permanent_are_not(tmp_path, store):
