@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from orchestrator import log  # noqa: E402
-from orchestrator.driver import DriverRegistry  # noqa: E402
-from orchestrator.executor import ExecOptions, Executor  # noqa: E402
-from orchestrator.plan import Action, Mode, Plan, PlannedStep  # noqa: E402
-from orchestrator.state import open_store  # noqa: E402
-from orchestrator.step import Step  # noqa: E402
+from orchestrator import log
+from orchestrator.driver import DriverRegistry
+from orchestrator.executor import ExecOptions, Executor
+from orchestrator.plan import Action, Mode, Plan, PlannedStep
+from orchestrator.state import open_store
+from orchestrator.step import Step
 
 
 def fleet(nodes: int, rng: random.Random, lo: float, hi: float) -> list[Step]:
