@@ -1,0 +1,87 @@
+"""The L1 image variant: the lab image plus QEMU and libvirt, for nested labs (profile 76).
+
+A guest on an isolated lab network cannot reach a Debian mirror, so L1's hypervisor cannot
+be installed with apt inside the guest. This variant is built like :func:`lab.image.
+build_image` -- debootstrap from the mirror apt uses, then the same configuration and disk
+steps (reused from :mod:`lab.image`) -- with :data:`EXTRA_PACKAGES` included. It is cached
+under its own content key (``debian-12-l1-<key>.qcow2``), so it is built once per machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+from lab import cache_dir, image
+
+#: What L1 needs beyond the lab image to run libvirt guests (driven over qemu+ssh).
+EXTRA_PACKAGES = ("qemu-system-x86", "qemu-utils", "libvirt-daemon-system",
+                  "libvirt-clients", "netcat-openbsd")
+L1_VERSION = "1"
+
+
+def l1_packages() -> tuple[str, ...]:
+    return (*image.PACKAGES, *EXTRA_PACKAGES)
+
+
+def l1_image_path(mirror: str | None = None) -> Path:
+    mirror = mirror or image.debian_mirror()
+    key = image._content_key(image.BUILD_VERSION, L1_VERSION, image.SUITE, mirror,
+                             *sorted(l1_packages()))
+    return cache_dir("images") / f"debian-12-l1-{key}.qcow2"
+
+
+def build_l1_image(force: bool = False, *, progress: image.Progress | None = None) -> Path:
+    """Return the L1 qcow2 (lab image + QEMU + libvirt), building it if not cached.
+
+    Needs root, debootstrap and the Debian mirror apt uses (about 5 minutes the first
+    time). Raises :class:`lab.image.ImageBuildError` naming the stage that failed.
+    """
+    say = progress or (lambda _text: None)
+    mirror = image.debian_mirror()
+    target = l1_image_path(mirror)
+    with image._locked("l1-image"):
+        if target.exists() and not force:
+            return target
+        if os.geteuid() != 0:
+            raise image.ImageBuildError("building the L1 image needs root")
+        work = target.with_suffix(".work")
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        started = time.monotonic()
+        try:
+            rootfs = work / "rootfs"
+            say(f"debootstrap {image.SUITE} + {' '.join(EXTRA_PACKAGES)} from {mirror}")
+            image._run(["debootstrap", "--variant=minbase",
+                        f"--include={','.join(l1_packages())}", "--components=main",
+                        image.SUITE, str(rootfs), mirror], timeout=2400, what="debootstrap")
+            root_uuid = str(uuid.uuid4())
+            kernel = image._configure(rootfs, mirror, root_uuid)
+            image._run(["chroot", str(rootfs), "systemctl", "enable", "libvirtd.service"],
+                       timeout=60, what="enable libvirtd")
+            raw = work / "disk.raw"
+            image._make_disk(raw, rootfs, root_uuid)
+            tmp = work / "disk.qcow2"
+            image._run(["qemu-img", "convert", "-c", "-O", "qcow2", str(raw), str(tmp)],
+                       timeout=900, what="qemu-img convert")
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+            meta = {"suite": image.SUITE, "mirror": mirror, "packages": sorted(l1_packages()),
+                    "kernel": kernel, "build_seconds": round(time.monotonic() - started, 1),
+                    "bytes": target.stat().st_size}
+            target.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+            say(f"built {target} in {meta['build_seconds']} s")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(build_l1_image("--force" in sys.argv,
+                         progress=lambda t: print(f"lab.l1image: {t}", file=sys.stderr)))
