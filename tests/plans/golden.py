@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -45,7 +45,7 @@ INPUTS_HASH = "<inputs-hash>"
 
 @dataclass(frozen=True)
 class Golden:
-    """One profile × inventory: where its expected plan lives and what it says."""
+    """One profile x inventory: where its expected plan lives and what it says."""
 
     profile: Path
     inventory: Path
@@ -88,7 +88,7 @@ class _PlanOnlyDriver(Driver):
     """
 
     description = "placeholder for planning only"
-    step_kinds: Mapping[str, str] = {}
+    step_kinds: ClassVar[Mapping[str, str]] = {}
     settings_type = _AnySettings
 
     def apply(self, request: ApplyRequest) -> ApplyResult:
@@ -102,7 +102,7 @@ def planning_registry(strict: bool) -> DriverRegistry:
     registry = DriverRegistry()
     if strict:
         return registry
-    for name in registry.names() + ["kubernetes", "openstack"]:
+    for name in registry.names():
         try:
             registry.load(name)
         except DriverLoadError:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import golden  # noqa: E402
+import golden
 
-from orchestrator.errors import OrchError  # noqa: E402
+from orchestrator.errors import OrchError
 
 
 def resolve(arg: str) -> Path:
@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     failed = 0
     for profile in paths:
         for inventory in golden.INVENTORIES:
-            where = f"{profile.stem} × {inventory.stem}"
+            where = f"{profile.stem} x {inventory.stem}"
             try:
                 changed = golden.write(golden.render(profile, inventory))
             except OrchError as exc:
