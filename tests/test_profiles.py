@@ -58,8 +58,9 @@ ISSUE3: dict[int, str | None] = {
     94: "94-rhv-migration", 95: "95-hyperscaler-metal3", 96: "96-openstack-on-k8s",
     97: "97-opennebula", 98: "98-xcpng-cloudstack", 99: "99-nomad-firecracker",
     100: "100-starlingx-distributed-cloud", 101: "101-ibm-z", 102: "102-acrn-starlingx",
-    103: "103-openfaas-firecracker", 104: "104-xen-kubevirt-ceph", 105: "105-multus-sriov", 106: "106-lxd-dev-cloud",
-    107: "107-gitops-talos-flux-crossplane", 108: "108-kubevirt-vmware-migration", 109: "109-maas-juju-openstack",
+    103: "103-openfaas-firecracker", 104: "104-xen-kubevirt-ceph", 105: "105-multus-sriov",
+    106: "106-lxd-dev-cloud", 107: "107-gitops-talos-flux-crossplane",
+    108: "108-kubevirt-vmware-migration", 109: "109-maas-juju-openstack",
     110: "110-serverless-full-pipeline",
 }
 
