@@ -1,0 +1,43 @@
+"""Helpers shared by the OpenStack driver tests (a module name no other test folder uses)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from drivers.openstack import OpenStackDriver
+from orchestrator.driver import ApplyRequest, ApplyResult
+from orchestrator.plan import Action
+from orchestrator.step import Step
+
+
+class ListLog:
+    """A structlog-like logger that keeps what it was given, to check nothing leaks."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def __getattr__(self, level: str) -> Callable[..., None]:
+        def log(event: str, **fields: Any) -> None:
+            self.events.append(f"{level} {event} {fields}")
+        return log
+
+
+def step_of(kind: str, inputs: Mapping[str, Any]) -> Step:
+    return Step(id=f"test/{kind}", kind=kind, driver="openstack", component="test",
+                layer="test", inputs=dict(inputs), endpoint="openstack:test")
+
+
+def run_step(driver: OpenStackDriver, kind: str, inputs: Mapping[str, Any], *,
+             action: Action = Action.CREATE, prior: Mapping[str, Any] | None = None,
+             timeout: float = 60.0, log: Any = None) -> ApplyResult:
+    request = ApplyRequest(step=step_of(kind, inputs), action=action, inputs=dict(inputs),
+                           prior_outputs=dict(prior or {}), upstream={},
+                           deadline=time.monotonic() + timeout, log=log or ListLog())
+    return driver.apply(request)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
