@@ -28,7 +28,9 @@ class BootRequest:
     @classmethod
     def from_inputs(cls, inputs: Mapping[str, Any]) -> BootRequest:
         device = str(inputs.get("device", ""))
-        persistence = str(inputs.get("persistence", "once"))
+        # The bmc.boot_device and os.install components say `once: true|false`.
+        default = "once" if inputs.get("once", True) else "continuous"
+        persistence = str(inputs.get("persistence") or default)
         mode = inputs.get("mode")
         for key, value, known in (("device", device, DEVICES),
                                   ("persistence", persistence, PERSISTENCE)):

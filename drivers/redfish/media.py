@@ -19,12 +19,18 @@ from orchestrator.errors import NotSupportedError, PermanentError, TransientErro
 MEDIA_TYPES = {"cd": ("CD", "DVD"), "usb": ("USBStick",), "floppy": ("Floppy",)}
 
 
+def image_url(inputs: Mapping[str, Any]) -> str:
+    """The media URL: ``url``, or ``image`` as the bmc.virtual_media and os.install
+    components call it."""
+    return str(inputs.get("url") or inputs.get("image") or "")
+
+
 def check_inputs(inputs: Mapping[str, Any]) -> None:
     action = inputs.get("action", "insert")
     if action not in ("insert", "eject"):
         raise PermanentError(f"action {action!r} is not insert or eject",
                              operation="redfish.virtual_media")
-    if action == "insert" and not str(inputs.get("url") or ""):
+    if action == "insert" and not image_url(inputs):
         raise PermanentError("insert needs url", operation="redfish.virtual_media")
     if inputs.get("media", "cd") not in MEDIA_TYPES:
         raise PermanentError(f"media {inputs.get('media')!r} is not one of "
@@ -74,7 +80,7 @@ def virtual_media(system: Any, inputs: Mapping[str, Any],
         if slot.inserted or slot.image:
             slot.eject_media()
         return {"action": "eject", **_read_slot(slot, ctx, None)}
-    url = str(inputs["url"])
+    url = image_url(inputs)
     if slot.image != url or not slot.inserted:
         if slot.inserted or slot.image:
             slot.eject_media()
