@@ -21,12 +21,11 @@ def _need(inputs: Mapping[str, Any], key: str) -> Any:
 
 def flavor(inputs: Mapping[str, Any]) -> dict[str, Any]:
     """``create_flavor`` fields: name, vcpus, ram (MiB), disk (GiB), is_public."""
-    body = {"name": str(_need(inputs, "name")), "vcpus": int(_need(inputs, "vcpus")),
-            "ram": int(_need(inputs, "ram")), "disk": int(inputs.get("disk", 0)),
-            "is_public": bool(inputs.get("is_public", True))}
-    if body["vcpus"] < 1 or body["ram"] < 1:
+    vcpus, ram = int(_need(inputs, "vcpus")), int(_need(inputs, "ram"))
+    if vcpus < 1 or ram < 1:
         raise InputError("a flavor needs vcpus >= 1 and ram >= 1 (MiB)")
-    return body
+    return {"name": str(_need(inputs, "name")), "vcpus": vcpus, "ram": ram,
+            "disk": int(inputs.get("disk", 0)), "is_public": bool(inputs.get("is_public", True))}
 
 
 def image(inputs: Mapping[str, Any]) -> dict[str, Any]:

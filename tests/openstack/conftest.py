@@ -15,9 +15,9 @@ import pytest
 pytest.importorskip("openstack")
 
 import ironic_service
+from os_harness import ironic_settings
 
 from drivers.openstack import OpenStackDriver
-from drivers.openstack.settings import OpenStackSettings
 
 
 @pytest.fixture(scope="session")
@@ -32,12 +32,6 @@ def ironic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ironic_service.
     print(f"\nironic ready at {service.url} after {service.startup_seconds} s")
     yield service
     service.stop()
-
-
-def ironic_settings(url: str, **overrides: object) -> OpenStackSettings:
-    values: dict[str, object] = {"auth_type": "none", "endpoints": {"baremetal": url},
-                                 "poll_interval": 0.2, "api_timeout": 10.0}
-    return OpenStackSettings(**{**values, **overrides})  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from drivers.openstack import OpenStackDriver
+from drivers.openstack.settings import OpenStackSettings
 from orchestrator.driver import ApplyRequest, ApplyResult
 from orchestrator.plan import Action
 from orchestrator.step import Step
@@ -41,3 +42,10 @@ def run_step(driver: OpenStackDriver, kind: str, inputs: Mapping[str, Any], *,
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def ironic_settings(url: str, **overrides: object) -> OpenStackSettings:
+    """Settings for a standalone Ironic at ``url`` (no Keystone)."""
+    values: dict[str, object] = {"auth_type": "none", "endpoints": {"baremetal": url},
+                                 "poll_interval": 0.2, "api_timeout": 10.0}
+    return OpenStackSettings(**{**values, **overrides})  # type: ignore[arg-type]

@@ -7,9 +7,8 @@ import socket
 import time
 
 import pytest
-from conftest import ironic_settings
 from ironic_service import Ironic
-from os_harness import ListLog, run_step, step_of, unique
+from os_harness import ListLog, ironic_settings, run_step, step_of, unique
 
 from drivers.openstack import OpenStackDriver
 from orchestrator.errors import PermanentError, TransientError
