@@ -32,19 +32,31 @@ def _metadata(inputs: Mapping[str, Any], *, namespaced: bool = True) -> dict[str
 
 
 # -- kubevirt.vm -------------------------------------------------------------------------
-def _vm_disk(disk: Any) -> dict[str, Any]:
-    """The root volume: a PVC name, or {pvc|datavolume|image: NAME}."""
+def _vm_disk(disk: Any, name: str = "rootdisk") -> dict[str, Any]:
+    """A volume: a PVC name, or {pvc|datavolume|dataVolume|image: NAME, name?}."""
     if isinstance(disk, str):
         disk = {"pvc": disk}
     if not isinstance(disk, Mapping):
-        raise InputError("input `disk` is a PVC name or {pvc|datavolume|image: NAME}")
+        raise InputError("a disk is a PVC name or {pvc|datavolume|image: NAME}")
+    name = str(disk.get("name") or name)
     if disk.get("pvc"):
-        return {"name": "rootdisk", "persistentVolumeClaim": {"claimName": str(disk["pvc"])}}
-    if disk.get("datavolume"):
-        return {"name": "rootdisk", "dataVolume": {"name": str(disk["datavolume"])}}
+        return {"name": name, "persistentVolumeClaim": {"claimName": str(disk["pvc"])}}
+    dv = disk.get("datavolume") or disk.get("dataVolume")
+    if dv:
+        return {"name": name, "dataVolume": {"name": str(dv)}}
     if disk.get("image"):
-        return {"name": "rootdisk", "containerDisk": {"image": str(disk["image"])}}
-    raise InputError("input `disk` needs one of pvc, datavolume or image")
+        return {"name": name, "containerDisk": {"image": str(disk["image"])}}
+    raise InputError("a disk needs one of pvc, datavolume or image")
+
+
+def _vm_volumes(inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """`disk` (the root disk) and/or `disks` (more, or all of them; the first boots)."""
+    volumes = [_vm_disk(inputs["disk"])] if inputs.get("disk") else []
+    for index, disk in enumerate(inputs.get("disks") or (), start=len(volumes)):
+        volumes.append(_vm_disk(disk, "rootdisk" if index == 0 else f"disk{index}"))
+    if not volumes:
+        raise InputError("input `disk` is required")
+    return volumes
 
 
 def _vm_networks(inputs: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -79,8 +91,9 @@ def virtual_machine(inputs: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(cpu, int) or cpu < 1:
         raise InputError("input `cpu` is a whole number of cores, at least 1")
     memory = str(inputs.get("memory") or "1Gi")
-    volumes = [_vm_disk(_need(inputs, "disk"))]
-    disks: list[dict[str, Any]] = [{"name": "rootdisk", "disk": {"bus": "virtio"}}]
+    volumes = _vm_volumes(inputs)
+    disks: list[dict[str, Any]] = [{"name": v["name"], "disk": {"bus": "virtio"}}
+                                   for v in volumes]
     if inputs.get("cloud_init"):
         volumes.append({"name": "cloudinit",
                         "cloudInitNoCloud": {"userData": str(inputs["cloud_init"])}})
@@ -136,8 +149,12 @@ def _dv_source(source: Any) -> dict[str, Any]:
 
 
 def data_volume(inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``cdi.kubevirt.io/v1beta1`` DataVolume from name, source, size, storage_class."""
-    storage: dict[str, Any] = {"resources": {"requests": {"storage": str(_need(inputs, "size"))}}}
+    """A ``cdi.kubevirt.io/v1beta1`` DataVolume from name, source, size, storage_class (or
+    CDI's own ``storage`` block)."""
+    storage: dict[str, Any] = dict(inputs.get("storage") or {})  # CDI's own form, as given
+    if inputs.get("size") or not storage:
+        storage.setdefault("resources", {}).setdefault("requests", {})["storage"] = \
+            str(_need(inputs, "size"))
     if inputs.get("storage_class"):
         storage["storageClassName"] = str(inputs["storage_class"])
     if inputs.get("access_modes"):
@@ -162,9 +179,9 @@ def network_attachment(inputs: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(config, Mapping) or not config.get("type"):
         raise InputError(f"input `config` is a CNI config with a `type` ({', '.join(CNI_TYPES)})")
     cni = {"cniVersion": "0.3.1", "name": meta["name"], **dict(config)}
-    if inputs.get("resource_name"):  # SR-IOV: the device plugin resource the pod requests
-        meta.setdefault("annotations", {})["k8s.v1.cni.cncf.io/resourceName"] = \
-            str(inputs["resource_name"])
+    resource = inputs.get("resource_name") or inputs.get("resource")
+    if resource:  # SR-IOV: the device plugin resource the pod requests
+        meta.setdefault("annotations", {})["k8s.v1.cni.cncf.io/resourceName"] = str(resource)
     return {
         "apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
         "metadata": meta, "spec": {"config": json.dumps(cni, sort_keys=True)},

@@ -1,4 +1,5 @@
-"""Kubernetes objects from a step's inputs: inline ``manifest``, a ``file`` or a ``url``.
+"""Kubernetes objects from a step's inputs: inline ``manifest``, a ``file``, a ``url`` or
+``urls`` (applied in order).
 
 Each source may hold one object, several (a YAML stream or a list) or a ``kind: List``. Every
 object is checked for ``apiVersion``, ``kind`` and ``metadata.name`` before anything is sent.
@@ -17,7 +18,7 @@ import yaml
 
 from orchestrator.errors import PermanentError, TransientError
 
-SOURCES = ("manifest", "file", "url")
+SOURCES = ("manifest", "file", "url", "urls")
 OPERATION = "load manifest"
 
 
@@ -88,7 +89,7 @@ def load_objects(inputs: Mapping[str, Any], *, manifests_dir: str,
     """
     given = [key for key in SOURCES if inputs.get(key)]
     if len(given) != 1:
-        raise PermanentError("give exactly one of manifest, file or url", endpoint="-",
+        raise PermanentError("give exactly one of manifest, file, url or urls", endpoint="-",
                              operation=OPERATION, hint=f"found: {', '.join(given) or 'none'}")
     key = given[0]
     if key == "manifest":
@@ -97,8 +98,9 @@ def load_objects(inputs: Mapping[str, Any], *, manifests_dir: str,
         where = str(inputs["file"])
         docs = _documents(_read_file(where, manifests_dir), where)
     else:
-        where = str(inputs["url"])
-        docs = _documents(_fetch(where, timeout), where)
+        urls = [inputs["url"]] if key == "url" else list(inputs["urls"])
+        where = ", ".join(str(u) for u in urls)
+        docs = [doc for url in urls for doc in _documents(_fetch(str(url), timeout), str(url))]
     if not docs:
         raise PermanentError("no objects found", endpoint=where, operation=OPERATION)
     return [_check(doc, where) for doc in docs]

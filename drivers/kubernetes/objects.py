@@ -93,6 +93,23 @@ def get_object(cluster: Cluster, ref: Mapping[str, str]) -> dict[str, Any] | Non
     return dict(live.to_dict())
 
 
+def list_objects(cluster: Cluster, api_version: str, kind: str, *, namespace: str = "",
+                 selector: str = "") -> list[dict[str, Any]]:
+    """Every object of a kind (in ``namespace`` when it is namespaced and one is given)
+    matching the label ``selector``."""
+    operation = f"list {kind}" + (f" ({selector})" if selector else "")
+    resource = _resource(cluster, {"apiVersion": api_version, "kind": kind, "name": ""},
+                         operation)
+    try:
+        found = cluster.dynamic.get(resource, namespace=(namespace or None)
+                                    if resource.namespaced else None,
+                                    label_selector=selector or None)
+    except Exception as exc:
+        raise translate(exc, endpoint=cluster.endpoint, operation=operation,
+                        secrets=cluster.secrets) from None
+    return [dict(item) for item in found.to_dict().get("items") or ()]
+
+
 def delete_object(cluster: Cluster, ref: Mapping[str, str]) -> bool:
     """Ask for deletion (foreground propagation); False when it was already gone."""
     from kubernetes.dynamic.exceptions import NotFoundError

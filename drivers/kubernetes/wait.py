@@ -9,6 +9,10 @@ What is awaited (one of):
 * ``field: status.phase`` with ``value: Succeeded`` -- a dotted path equal to a value;
 * nothing of these -- the object merely exists.
 
+With ``all: true`` (and an optional label ``selector``) instead of ``name``, every object of
+the kind must pass, and there must be at least one -- e.g. ``{kind: Node, all: true,
+condition: Ready}``. A ``timeout`` input (seconds) shortens the step's deadline.
+
 A transient read error while waiting is remembered and the wait goes on; a permanent one
 ends it. Past the deadline, :class:`~orchestrator.errors.StepTimeoutError` tells the last
 state seen.
@@ -22,7 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from drivers.kubernetes.connection import Cluster
-from drivers.kubernetes.objects import describe, get_object
+from drivers.kubernetes.objects import describe, get_object, list_objects
 from orchestrator.errors import PermanentError, StepTimeoutError, TransientError
 
 #: apiVersion of kinds a wait names without one
@@ -40,11 +44,12 @@ def target(inputs: Mapping[str, Any]) -> dict[str, str]:
     """The reference of the awaited object; raises PermanentError when it is incomplete."""
     kind = str(inputs.get("kind") or "")
     name = str(inputs.get("name") or "")
-    if not kind or not name:
-        raise PermanentError("kubernetes.wait needs `kind` and `name`", operation="wait")
+    if not kind or not (name or inputs.get("all")):
+        raise PermanentError("kubernetes.wait needs `kind` and `name` (or `all: true`)",
+                             operation="wait")
     api_version = str(inputs.get("apiVersion") or inputs.get("api_version")
                       or DEFAULT_API_VERSIONS.get(kind, "v1"))
-    ref = {"apiVersion": api_version, "kind": kind, "name": name}
+    ref = {"apiVersion": api_version, "kind": kind, "name": name or "*"}
     if inputs.get("namespace"):
         ref["namespace"] = str(inputs["namespace"])
     return ref
@@ -98,17 +103,39 @@ def check(obj: Mapping[str, Any], inputs: Mapping[str, Any]) -> tuple[bool, str]
     return True, "exists"
 
 
+def _check_one(cluster: Cluster, ref: dict[str, str],
+               inputs: Mapping[str, Any]) -> tuple[bool, str]:
+    obj = get_object(cluster, ref)
+    return (False, "does not exist yet") if obj is None else check(obj, inputs)
+
+
+def _check_all(cluster: Cluster, ref: dict[str, str],
+               inputs: Mapping[str, Any]) -> tuple[bool, str]:
+    items = list_objects(cluster, ref["apiVersion"], ref["kind"],
+                         namespace=ref.get("namespace", ""),
+                         selector=str(inputs.get("selector") or ""))
+    if not items:
+        return False, f"no {ref['kind']} yet"
+    waiting = [f"{(o.get('metadata') or {}).get('name')}: {text}"
+               for o in items for ok, text in [check(o, inputs)] if not ok]
+    if waiting:
+        return False, f"{len(waiting)} of {len(items)} not ready ({waiting[0]})"
+    return True, f"all {len(items)} ready"
+
+
 def wait_for(cluster: Cluster, inputs: Mapping[str, Any], *, deadline: float,
              poll_interval: float, report: Callable[[str], None],
              cancelled: threading.Event) -> dict[str, Any]:
     """Poll until :func:`check` passes; outputs say how long it took and what was seen."""
     ref = target(inputs)
     started = time.monotonic()
+    if inputs.get("timeout"):
+        deadline = min(deadline, started + float(inputs["timeout"]))
     state = "not read yet"
     while True:
         try:
-            obj = get_object(cluster, ref)
-            done, state = (False, "does not exist yet") if obj is None else check(obj, inputs)
+            done, state = (_check_all(cluster, ref, inputs) if inputs.get("all")
+                           else _check_one(cluster, ref, inputs))
         except TransientError as exc:
             done, state = False, f"last read failed: {exc}"
         if done:

@@ -21,11 +21,13 @@ def _need(inputs: Mapping[str, Any], key: str) -> Any:
 
 def flavor(inputs: Mapping[str, Any]) -> dict[str, Any]:
     """``create_flavor`` fields: name, vcpus, ram (MiB), disk (GiB), is_public."""
-    vcpus, ram = int(_need(inputs, "vcpus")), int(_need(inputs, "ram"))
+    ram_key = "ram_mib" if "ram_mib" in inputs else "ram"  # ram_mib, disk_gib: aliases
+    vcpus, ram = int(_need(inputs, "vcpus")), int(_need(inputs, ram_key))
     if vcpus < 1 or ram < 1:
         raise InputError("a flavor needs vcpus >= 1 and ram >= 1 (MiB)")
-    return {"name": str(_need(inputs, "name")), "vcpus": vcpus, "ram": ram,
-            "disk": int(inputs.get("disk", 0)), "is_public": bool(inputs.get("is_public", True))}
+    disk = int(inputs.get("disk_gib", inputs.get("disk", 0)))
+    return {"name": str(_need(inputs, "name")), "vcpus": vcpus, "ram": ram, "disk": disk,
+            "is_public": bool(inputs.get("is_public", True))}
 
 
 def image(inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,6 +65,8 @@ def network(inputs: Mapping[str, Any]) -> dict[str, Any]:
 def subnet(inputs: Mapping[str, Any], network_id: str) -> dict[str, Any] | None:
     """``create_subnet`` fields from the ``subnet`` input, or None when there is none."""
     sub = dict(inputs.get("subnet") or {})
+    if inputs.get("cidr"):  # shorthand: `cidr` beside the network's name
+        sub.setdefault("cidr", inputs["cidr"])
     if not sub:
         return None
     body: dict[str, Any] = {
@@ -84,6 +88,12 @@ def server(inputs: Mapping[str, Any], *, image_id: str, flavor_id: str,
     """``create_server`` fields once image, flavor and networks are resolved to ids."""
     body: dict[str, Any] = {"name": str(_need(inputs, "name")), "image_id": image_id,
                             "flavor_id": flavor_id, "networks": networks or "none"}
+    if inputs.get("boot_from_volume"):  # the image is copied into a new boot volume
+        body.pop("image_id")
+        body["block_device_mapping"] = [{
+            "boot_index": 0, "uuid": image_id, "source_type": "image",
+            "destination_type": "volume", "delete_on_termination": True,
+            "volume_size": int(_need(inputs, "volume_size"))}]
     if inputs.get("key_name"):
         body["key_name"] = str(inputs["key_name"])
     if inputs.get("user_data"):
@@ -100,7 +110,10 @@ def server(inputs: Mapping[str, Any], *, image_id: str, flavor_id: str,
 def server_networks(inputs: Mapping[str, Any]) -> list[dict[str, str]]:
     """Each of ``networks``: a name/id, or {network, fixed_ip} / {port}; ids resolved later."""
     out = []
-    for net in inputs.get("networks") or ():
+    nets = list(inputs.get("networks") or ())
+    if inputs.get("network"):  # shorthand: one network
+        nets.insert(0, inputs["network"])
+    for net in nets:
         if isinstance(net, str):
             out.append({"network": net})
         elif isinstance(net, Mapping) and (net.get("network") or net.get("port")):

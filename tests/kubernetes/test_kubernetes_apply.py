@@ -219,3 +219,47 @@ def test_log_names_each_applied_object_and_the_endpoint(
              log=log)
     [event] = log.events
     assert name in event and driver.cluster().endpoint in event
+
+
+def test_wait_for_all_objects_matching_a_selector(driver: KubernetesDriver,
+                                                  cluster: Cluster) -> None:
+    group = unique("grp")
+    cms = [configmap(unique("cm"), cluster.namespace, ready="yes") for _ in range(2)]
+    late = configmap(unique("cm"), cluster.namespace, ready="no")
+    for cm in [*cms, late]:
+        cm["metadata"]["labels"] = {"group": group}
+    run_step(driver, "kubernetes.manifest", {"manifest": [*cms, late]})
+    wait = {"kind": "ConfigMap", "all": True, "selector": f"group={group}",
+            "namespace": cluster.namespace, "field": "data.ready", "value": "yes"}
+
+    with pytest.raises(StepTimeoutError, match="1 of 3 not ready"):
+        run_step(driver, "kubernetes.wait", {**wait, "timeout": 0.5})
+    late["data"]["ready"] = "yes"
+    run_step(driver, "kubernetes.manifest", {"manifest": late})
+    assert run_step(driver, "kubernetes.wait", wait).outputs["state"] == "all 3 ready"
+
+
+def test_manifests_from_several_urls_are_applied_in_order(
+        driver: KubernetesDriver, cluster: Cluster, tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    names = [unique("url-a"), unique("url-b")]
+    for name in names:
+        (tmp_path / f"{name}.yaml").write_text(
+            f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\n", encoding="utf-8")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        result = run_step(driver, "kubernetes.manifest",
+                          {"urls": [f"{base}/{n}.yaml" for n in names],
+                           "namespace": cluster.namespace})
+        assert [o["name"] for o in result.outputs["objects"]] == names
+        with pytest.raises(PermanentError, match="HTTP 404"):
+            run_step(driver, "kubernetes.manifest", {"url": f"{base}/missing.yaml"})
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -150,3 +150,20 @@ def test_multus_sriov_network_names_the_device_plugin_resource() -> None:
 
 def test_runtimeclass_handler_defaults_to_the_name() -> None:
     assert runtime_class({"name": "kata"})["handler"] == "kata"
+
+
+def test_vm_disks_list_and_datavolume_storage_block_as_profiles_write_them() -> None:
+    vm = virtual_machine({"name": "v", "disks": [{"name": "root", "dataVolume": "app-disk"},
+                                                  "scratch-pvc"]})
+    volumes = vm["spec"]["template"]["spec"]["volumes"]
+    assert volumes == [{"name": "root", "dataVolume": {"name": "app-disk"}},
+                       {"name": "disk1", "persistentVolumeClaim": {"claimName": "scratch-pvc"}}]
+    dv = data_volume({"name": "d", "source": "https://x/img",
+                      "storage": {"storageClassName": "ceph-rbd",
+                                  "resources": {"requests": {"storage": "30Gi"}}}})
+    assert dv["spec"]["storage"] == {"storageClassName": "ceph-rbd",
+                                     "resources": {"requests": {"storage": "30Gi"}}}
+    nad = network_attachment({"name": "n", "config": {"type": "sriov"},
+                              "resource": "intel.com/pci_sriov_net_datanet"})
+    assert nad["metadata"]["annotations"]["k8s.v1.cni.cncf.io/resourceName"] == \
+        "intel.com/pci_sriov_net_datanet"

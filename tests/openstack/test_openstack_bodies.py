@@ -64,3 +64,23 @@ def test_server_networks_accept_names_fixed_ips_and_ports() -> None:
         {"network": "prov"}, {"network": "mgmt", "fixed_ip": "10.0.0.5"}, {"port": "p1"}]
     with pytest.raises(InputError, match="networks"):
         bodies.server_networks({"networks": [{"fixed_ip": "10.0.0.5"}]})
+
+
+def test_the_shorthands_profiles_use() -> None:
+    assert bodies.flavor({"name": "l1", "vcpus": 16, "ram_mib": 65536, "disk_gib": 160}) == {
+        "name": "l1", "vcpus": 16, "ram": 65536, "disk": 160, "is_public": True}
+    sub = bodies.subnet({"name": "k8s-pods", "cidr": "10.81.0.0/16"}, "net-id")
+    assert sub is not None and sub["cidr"] == "10.81.0.0/16" and sub["name"] == "k8s-pods-subnet"
+    assert bodies.server_networks({"network": "tenant-net"}) == [{"network": "tenant-net"}]
+
+
+def test_boot_from_volume_copies_the_image_into_a_boot_volume() -> None:
+    body = bodies.server({"name": "vm", "boot_from_volume": True, "volume_size": 40},
+                         image_id="img", flavor_id="flv", networks=[])
+    assert "image_id" not in body
+    assert body["block_device_mapping"] == [{
+        "boot_index": 0, "uuid": "img", "source_type": "image", "destination_type": "volume",
+        "delete_on_termination": True, "volume_size": 40}]
+    with pytest.raises(InputError, match="volume_size"):
+        bodies.server({"name": "vm", "boot_from_volume": True}, image_id="i", flavor_id="f",
+                      networks=[])
