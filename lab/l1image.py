@@ -19,9 +19,27 @@ from pathlib import Path
 from lab import cache_dir, image
 
 #: What L1 needs beyond the lab image to run libvirt guests (driven over qemu+ssh).
-EXTRA_PACKAGES = ("qemu-system-x86", "qemu-utils", "libvirt-daemon-system",
-                  "libvirt-clients", "netcat-openbsd")
-L1_VERSION = "1"
+#: Not libvirt-daemon-system: its polkitd dependency does not configure inside
+#: debootstrap's chroot, so the daemon's unit and QEMU settings are written here instead.
+EXTRA_PACKAGES = ("qemu-system-x86", "qemu-utils", "libvirt-daemon",
+                  "libvirt-daemon-driver-qemu", "libvirt-clients", "netcat-openbsd")
+L1_VERSION = "2"
+_LIBVIRTD_UNIT = """\
+[Unit]
+Description=libvirt daemon (orch L1 image)
+After=network.target
+
+[Service]
+Type=notify
+ExecStart=/usr/sbin/libvirtd
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+"""
+#: QEMU runs as root (no libvirt-qemu user without libvirt-daemon-system); console logs
+#: are written by QEMU itself, so virtlogd is not needed.
+_QEMU_CONF = 'user = "root"\ngroup = "root"\nstdio_handler = "file"\n'
 
 
 def l1_packages() -> tuple[str, ...]:
@@ -61,8 +79,7 @@ def build_l1_image(force: bool = False, *, progress: image.Progress | None = Non
                         image.SUITE, str(rootfs), mirror], timeout=2400, what="debootstrap")
             root_uuid = str(uuid.uuid4())
             kernel = image._configure(rootfs, mirror, root_uuid)
-            image._run(["chroot", str(rootfs), "systemctl", "enable", "libvirtd.service"],
-                       timeout=60, what="enable libvirtd")
+            _add_libvirtd(rootfs)
             raw = work / "disk.raw"
             image._make_disk(raw, rootfs, root_uuid)
             tmp = work / "disk.qcow2"
@@ -78,6 +95,17 @@ def build_l1_image(force: bool = False, *, progress: image.Progress | None = Non
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def _add_libvirtd(rootfs: Path) -> None:
+    (rootfs / "etc/systemd/system/libvirtd.service").write_text(_LIBVIRTD_UNIT)
+    conf = rootfs / "etc/libvirt/qemu.conf"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(_QEMU_CONF)
+    for sub in ("lib/libvirt/images", "log/libvirt/qemu"):
+        (rootfs / "var" / sub).mkdir(parents=True, exist_ok=True)
+    image._run(["chroot", str(rootfs), "systemctl", "enable", "libvirtd.service"],
+               timeout=60, what="enable libvirtd")
 
 
 if __name__ == "__main__":

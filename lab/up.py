@@ -156,8 +156,11 @@ def _apply(root: Path, *, destroy: bool, say: Say) -> list[str]:
     store = open_store(str(default_state_path(lab_yaml)))
     try:
         with store.locked(loaded.profile.metadata.name, Holder.me(), timeout=60):
-            the_plan = make_plan(loaded, store,
-                                 PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL))
+            # ssh.wait has nothing to delete, but the SSH driver waits for a login on
+            # delete too: leave those steps out of the destroy plan.
+            opts_ = (PlanOptions(Mode.DESTROY, excludes=("ssh-ready.*",)) if destroy
+                     else PlanOptions(Mode.NORMAL))
+            the_plan = make_plan(loaded, store, opts_)
             findings = [f"{f.check}: {f.detail}" for f in the_plan.findings]
             for text in findings:
                 say(text)
