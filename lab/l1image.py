@@ -3,7 +3,8 @@
 A guest on an isolated lab network cannot reach a Debian mirror, so L1's hypervisor cannot
 be installed with apt inside the guest. This variant is built like :func:`lab.image.
 build_image` -- debootstrap from the mirror apt uses, then the same configuration and disk
-steps (reused from :mod:`lab.image`) -- with :data:`EXTRA_PACKAGES` included. It is cached
+steps (reused from :mod:`lab.image`) -- with :data:`EXTRA_PACKAGES` included and the L2
+initramfs guest placed under :data:`L2_DIR`. It is cached
 under its own content key (``debian-12-l1-<key>.qcow2``), so it is built once per machine.
 """
 
@@ -23,7 +24,9 @@ from lab import cache_dir, image
 #: debootstrap's chroot, so the daemon's unit and QEMU settings are written here instead.
 EXTRA_PACKAGES = ("qemu-system-x86", "qemu-utils", "libvirt-daemon",
                   "libvirt-daemon-driver-qemu", "libvirt-clients", "netcat-openbsd")
-L1_VERSION = "2"
+L1_VERSION = "4"
+#: Where the L2 guest (:func:`lab.image.build_initramfs_guest`) is placed inside L1.
+L2_DIR = "/var/lib/libvirt/images/l2"
 _LIBVIRTD_UNIT = """\
 [Unit]
 Description=libvirt daemon (orch L1 image)
@@ -48,8 +51,9 @@ def l1_packages() -> tuple[str, ...]:
 
 def l1_image_path(mirror: str | None = None) -> Path:
     mirror = mirror or image.debian_mirror()
+    l2 = image.build_initramfs_guest()
     key = image._content_key(image.BUILD_VERSION, L1_VERSION, image.SUITE, mirror,
-                             *sorted(l1_packages()))
+                             str(l2.initrd), *sorted(l1_packages()))
     return cache_dir("images") / f"debian-12-l1-{key}.qcow2"
 
 
@@ -80,6 +84,7 @@ def build_l1_image(force: bool = False, *, progress: image.Progress | None = Non
             root_uuid = str(uuid.uuid4())
             kernel = image._configure(rootfs, mirror, root_uuid)
             _add_libvirtd(rootfs)
+            _add_l2_guest(rootfs)
             raw = work / "disk.raw"
             image._make_disk(raw, rootfs, root_uuid)
             tmp = work / "disk.qcow2"
@@ -97,11 +102,23 @@ def build_l1_image(force: bool = False, *, progress: image.Progress | None = Non
     return target
 
 
+def _add_l2_guest(rootfs: Path) -> None:
+    """The L2 kernel + initramfs inside L1: the isolated lab network cannot fetch them."""
+    l2 = image.build_initramfs_guest()
+    target = rootfs / L2_DIR.lstrip("/")
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(l2.kernel, target / "vmlinuz")
+    shutil.copyfile(l2.initrd, target / "initrd.gz")
+
+
 def _add_libvirtd(rootfs: Path) -> None:
     (rootfs / "etc/systemd/system/libvirtd.service").write_text(_LIBVIRTD_UNIT)
     conf = rootfs / "etc/libvirt/qemu.conf"
     conf.parent.mkdir(parents=True, exist_ok=True)
     conf.write_text(_QEMU_CONF)
+    # root over qemu+ssh only: no polkit in this image to ask
+    (conf.parent / "libvirtd.conf").write_text('auth_unix_rw = "none"\n'
+                                               'unix_sock_rw_perms = "0700"\n')
     for sub in ("lib/libvirt/images", "log/libvirt/qemu"):
         (rootfs / "var" / sub).mkdir(parents=True, exist_ok=True)
     image._run(["chroot", str(rootfs), "systemctl", "enable", "libvirtd.service"],

@@ -62,13 +62,21 @@ def _name(profile: str) -> str:
 @click.option("--max-guests", default=8, show_default=True, type=click.IntRange(1, 64),
               help="Refuse profiles that need more guests than this.")
 @click.option("--no-bmc", is_flag=True, help="Do not start emulated BMCs.")
+@click.option("--image", "image_kind", type=click.Choice(["lab", "l1"]), default="lab",
+              show_default=True,
+              help="Guest image: the lab image, or the L1 variant with QEMU and libvirt "
+                   "(nested labs).")
 def lab_up(profile: str, params: tuple[str, ...], out: str | None, memory_mib: int,
-           max_guests: int, no_bmc: bool) -> None:
+           max_guests: int, no_bmc: bool, image_kind: str) -> None:
     """Create (or resume) guests for PROFILE's nodes and write their inventory."""
     with errors_to_exit():
         from lab.up import up
+        source = "lab"
+        if image_kind == "l1":
+            from lab.l1image import build_l1_image
+            source = build_l1_image(progress=_say).name
         result = up(profile, params=parse_params(params), out=out, memory_mib=memory_mib,
-                    max_guests=max_guests, bmc=not no_bmc, say=_say)
+                    max_guests=max_guests, bmc=not no_bmc, image_source=source, say=_say)
         for g in result.guests:
             click.echo(f"{g.node:<16} {g.address:<15} {g.domain}  {g.vcpus} vCPU, "
                        f"{g.memory_mib} MiB, {len(g.data_disks)} data disk(s), "
