@@ -208,6 +208,14 @@ def _items(comp: model.Component, node: Node | None, loaded: Loaded) -> list[Any
     if isinstance(fe, list):
         return list(fe)
     kind, _, arg = fe.partition(":")
+    if kind == "nodes":
+        if arg not in loaded.nodes:
+            raise ExpandError(f"foreach nodes:{arg}: no role {arg!r}", field_path=("foreach",),
+                              expected=", ".join(loaded.nodes))
+        return [{"name": n.name, "address": n.host.address, "host": n.host.name,
+                 "index": n.index, "role": n.role,
+                 "bmc": n.host.bmc.endpoint if n.host.bmc is not None else ""}
+                for n in loaded.nodes[arg]]
     if kind == "param":
         value = loaded.parameters.get(arg)
         if isinstance(value, int) and not isinstance(value, bool):
@@ -235,7 +243,7 @@ def _items(comp: model.Component, node: Node | None, loaded: Loaded) -> list[Any
                  "sriov_vfs": n.sriov_vfs}
                 for n in hw.nics if not arg or n.purpose == arg]
     raise ExpandError(f"unknown foreach {fe!r}", field_path=("foreach",),
-                      expected="disks:ROLE, nics:PURPOSE, param:NAME or a list")
+                      expected="disks:ROLE, nics:PURPOSE, nodes:ROLE, param:NAME or a list")
 
 
 def _instances(loaded: Loaded, registry: Registry, comp: model.Component, layer: str,

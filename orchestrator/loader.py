@@ -330,8 +330,17 @@ def bind_nodes(profile: model.Profile, counts: Mapping[str, int],
                     expected="a host listed under hosts:", found=hname))
     if errors:
         raise SourceErrors(errors)
-    pool = [h for h in inventory.hosts]
+    reserved = {n for names in inventory.roles.values() for n in names}
+    default_kind = inventory.defaults.bmc.kind if inventory.defaults.bmc is not None else None
+
+    def bmc_kind(h: model.Host) -> str | None:
+        return h.bmc.kind if h.bmc is not None and h.bmc.kind else default_kind
+
     for role, count in counts.items():
+        # a role that names its BMC kind takes hosts with that kind first, then any
+        want = profile.roles[role].bmc
+        pool = sorted(inventory.hosts, key=lambda h: 0 if bmc_kind(h) == want else 1) \
+            if want in ("redfish", "ipmi") else list(inventory.hosts)
         explicit = [by_name[n] for n in inventory.roles.get(role, ())][:count]
         chosen = [h for h in explicit if h.name not in used]
         used.update(h.name for h in chosen)
@@ -340,8 +349,8 @@ def bind_nodes(profile: model.Profile, counts: Mapping[str, int],
                 break
             if h.name in used or (h.roles and role not in h.roles):
                 continue
-            if h.name in {n for names in inventory.roles.values() for n in names}:
-                continue  # reserved by an explicit binding of another role
+            if h.name in reserved:
+                continue  # reserved by an explicit binding
             chosen.append(h)
             used.add(h.name)
         if len(chosen) < count:

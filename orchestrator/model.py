@@ -123,7 +123,8 @@ class Component(_Strict):
     #: which nodes of the roles: every node, the first one, or the first N
     select: Literal["each", "first", "rest"] | int = "each"
     #: one step per item: ``disks:osd`` (the role's disks of that role), ``nics:<purpose>``,
-    #: a list, or ``param:NAME`` (a list parameter or an int count)
+    #: ``nodes:ROLE`` (another role's nodes: name, address, host, index, bmc), a list, or
+    #: ``param:NAME`` (a list parameter or an int count)
     foreach: str | list[Scalar] | None = None
     after: list[str | After] = []
     when: Condition | None = None

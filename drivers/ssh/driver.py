@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -43,6 +44,8 @@ class SshDriver(Driver):
     description = "Commands and read-only checks on a host over SSH (paramiko)"
     step_kinds = {
         "ssh.wait": "wait until the host accepts a login, bounded by the step deadline",
+        "ssh.wait_port": "wait until a TCP `port` on the host accepts connections (systems "
+                         "without SSH: Talos' API on 50000, appliances)",
         "ssh.command": "run `command`/`commands`, skipped when `creates` exists or "
                        "`unless` succeeds",
         **{kind: doc for kind, doc in checks.describe_kinds()},
@@ -66,6 +69,8 @@ class SshDriver(Driver):
         target = target_from_inputs(request.inputs, kind)
         if kind == "ssh.wait":
             return self._wait(request, target)
+        if kind == "ssh.wait_port":
+            return self._wait_port(request, target)
         if kind == "ssh.command":
             return self._command(request, target)
         if kind in checks.CHECKS:
@@ -139,6 +144,29 @@ class SshDriver(Driver):
             f"{why} waiting for SSH on {target.endpoint}; last error: {last_error}",
             endpoint=target.endpoint, operation="ssh.wait",
             hint="check the host is up, sshd listens on that port and no firewall drops it")
+
+    # -- ssh.wait_port --------------------------------------------------------------
+    def _wait_port(self, request: ApplyRequest, target: SshTarget) -> ApplyResult:
+        port = int(request.inputs["port"])
+        start = time.monotonic()
+        last_error = "no attempt made"
+        while True:
+            remaining = request.deadline - time.monotonic()
+            try:
+                with socket.create_connection((target.address, port),
+                                              timeout=max(0.1, min(5.0, remaining))):
+                    return ApplyResult({"port": port,
+                                        "seconds": round(time.monotonic() - start, 1)})
+            except OSError as exc:
+                last_error = exc.strerror or str(exc)
+            request.report(f"waiting for {target.address}:{port}, "
+                           f"{time.monotonic() - start:.0f} s ({last_error})")
+            pause = min(self.settings.wait_interval, request.deadline - time.monotonic())
+            if pause <= 0 or request.cancelled.wait(pause):
+                raise StepTimeoutError(
+                    f"timed out after {time.monotonic() - start:.0f} s waiting for "
+                    f"{target.address}:{port}; last error: {last_error}",
+                    endpoint=f"{target.address}:{port}", operation="ssh.wait_port")
 
     # -- ssh.command ----------------------------------------------------------------
     def _command(self, request: ApplyRequest, target: SshTarget) -> ApplyResult:

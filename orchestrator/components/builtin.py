@@ -170,6 +170,8 @@ class InstallParams(_P):
     install_timeout: Annotated[float, D(description="seconds for the installer to finish")] \
         = 1800.0
     ssh_timeout: Annotated[float, D(description="seconds to wait for SSH afterwards")] = 600.0
+    wait: Annotated[str, D(description="what proves the OS is up: ssh, none (Talos, "
+                                       "appliances), or tcp:PORT")] = "ssh"
 
 
 @_register("os.install",
@@ -201,9 +203,17 @@ def _os_install(inst: Instance) -> list[StepDraft]:
     if p.method == "virtual-media":
         drafts.append(bmc("eject-media", "virtual_media", action="eject"))
     drafts += [bmc("boot-disk", "boot_device", device="disk", once=False),
-               bmc("power-on", "power", state="on"),
-               StepDraft("ssh.wait", "ssh", {"host": host}, suffix="wait-ssh",
-                         endpoint=_ssh_endpoint(inst), timeout=p.ssh_timeout)]
+               bmc("power-on", "power", state="on")]
+    if p.wait == "ssh":
+        drafts.append(StepDraft("ssh.wait", "ssh", {"host": host}, suffix="wait-ssh",
+                                endpoint=_ssh_endpoint(inst), timeout=p.ssh_timeout))
+    elif p.wait.startswith("tcp:") and p.wait[4:].isdigit():
+        drafts.append(StepDraft("ssh.wait_port", "ssh", {"host": host, "port": int(p.wait[4:])},
+                                suffix="wait-port", endpoint=_ssh_endpoint(inst),
+                                timeout=p.ssh_timeout))
+    elif p.wait != "none":
+        raise ExpandError(f"os.install wait: {p.wait!r} is not understood",
+                          field_path=("with", "wait"), expected="ssh, none or tcp:PORT")
     return drafts
 
 
@@ -340,9 +350,23 @@ for _kind, _desc in {
 
 
 # -- Kubernetes and OpenStack (cluster-wide API objects) -------------------------------
+def _manifest_digest(inst: Instance, name: str) -> str | None:
+    """A manifest file's content hash, so that editing the file plans an update."""
+    import hashlib
+    root = Path(inst.loaded.profile_path).resolve().parent.parent
+    for candidate in (Path(name), root / "manifests" / name, root / name):
+        if candidate.is_file():
+            return hashlib.sha256(candidate.read_bytes()).hexdigest()[:16]
+    return None
+
+
 def _api(driver: str, kind: str, default_endpoint: str) -> Any:
     def expand(inst: Instance) -> list[StepDraft]:
         inputs = _params(inst)
+        if isinstance(inputs.get("file"), str):
+            digest = _manifest_digest(inst, inputs["file"])
+            if digest:
+                inputs["file_sha256"] = digest
         endpoint = str(inputs.get("cluster") or inputs.get("cloud")
                        or f"{default_endpoint}:{inst.loaded.profile.metadata.name}")
         return [StepDraft(kind, driver, inputs, endpoint=endpoint)]

@@ -1,9 +1,14 @@
 """``${...}`` references inside a component's ``with:`` values.
 
-``${params.NAME}``, ``${node.name}`` / ``.address`` / ``.role`` / ``.index`` / ``.host``,
-``${item}`` (or ``${item.FIELD}``), ``${nodes.ROLE[I].address}`` (0-based),
-``${nodes.ROLE.addresses}`` (a list), ``${nodes.ROLE.names}``, ``${nodes.ROLE.count}``.
-A string that is exactly one reference keeps the referenced value's type.
+``${params.NAME}``, ``${node.name}`` / ``.address`` / ``.role`` / ``.index`` / ``.host`` /
+``.bmc`` (the BMC endpoint), ``${item}`` (or ``${item.FIELD}``), ``${nodes.ROLE[I].address}``
+(0-based; also ``.name``, ``.host``, ``.index``, ``.bmc``), ``${nodes.ROLE.addresses}`` (a
+list), ``${nodes.ROLE.names}``, ``${nodes.ROLE.count}``.
+
+A string that is exactly one reference keeps the referenced value's type. Inside a longer
+string a list is joined with spaces, or with what ``|join(SEP)`` says
+(``${nodes.mon.addresses|join(',')}``). ``$${`` stands for a literal ``${`` (shell variables in
+commands: ``echo $${HOME}``).
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from typing import Any
 
 from orchestrator.components import ExpandError, Instance
 
-_REF = re.compile(r"\$\{([^}]+)\}")
+_REF = re.compile(r"(?<!\$)\$\{([^}]+)\}")
+_JOIN = re.compile(r"^(?P<ref>[^|]+)\|\s*join\((?P<q>['\"])(?P<sep>.*)(?P=q)\)$")
 
 
 def interpolate(value: Any, inst: Instance, path: tuple[str | int, ...] = ()) -> Any:
@@ -23,13 +29,30 @@ def interpolate(value: Any, inst: Instance, path: tuple[str | int, ...] = ()) ->
             return value
         whole = _REF.fullmatch(value)
         if whole:
-            return _lookup(whole.group(1).strip(), inst, path)
-        return _REF.sub(lambda m: str(_lookup(m.group(1).strip(), inst, path)), value)
+            return _resolve(whole.group(1).strip(), inst, path, in_text=False)
+        text = _REF.sub(lambda m: str(_resolve(m.group(1).strip(), inst, path, in_text=True)),
+                        value)
+        return text.replace("$${", "${")
     if isinstance(value, Mapping):
         return {k: interpolate(v, inst, (*path, k)) for k, v in value.items()}
     if isinstance(value, list):
         return [interpolate(v, inst, (*path, i)) for i, v in enumerate(value)]
     return value
+
+
+def _resolve(ref: str, inst: Instance, path: tuple[str | int, ...], *, in_text: bool) -> Any:
+    sep = " "
+    m = _JOIN.match(ref)
+    if m:
+        ref, sep = m.group("ref").strip(), m.group("sep")
+    value = _lookup(ref, inst, path)
+    if isinstance(value, list) and (in_text or m):
+        return sep.join(str(v) for v in value)
+    return value
+
+
+def _bmc_endpoint(host: Any) -> str:
+    return str(host.bmc.endpoint) if host.bmc is not None and host.bmc.endpoint else ""
 
 
 def _lookup(ref: str, inst: Instance, path: tuple[str | int, ...]) -> Any:
@@ -45,14 +68,16 @@ def _lookup(ref: str, inst: Instance, path: tuple[str | int, ...]) -> Any:
                                   field_path=path, hint="add `on: ROLE` to the component")
             n = inst.node
             return {"name": n.name, "address": n.host.address, "role": n.role,
-                    "index": n.index, "host": n.host.name}[rest]
+                    "index": n.index, "host": n.host.name,
+                    "bmc": _bmc_endpoint(n.host)}[rest]
         if head == "nodes":
             return _nodes(rest, inst)
     except (KeyError, IndexError, TypeError, ValueError):
         pass
     raise ExpandError(f"cannot resolve ${{{ref}}}", field_path=path,
                       expected="${params.NAME}, ${node.FIELD}, ${item}, "
-                               "${nodes.ROLE[I].FIELD}, ${nodes.ROLE.addresses|names|count}")
+                               "${nodes.ROLE[I].FIELD}, ${nodes.ROLE.addresses|names|count}",
+                      hint="write $${ for a literal ${ (shell variables)")
 
 
 def _field(item: Any, name: str) -> Any:
@@ -70,7 +95,7 @@ def _nodes(rest: str, inst: Instance) -> Any:
     if m:
         n = nodes[m.group(1)][int(m.group(2))]
         return {"name": n.name, "address": n.host.address, "host": n.host.name,
-                "index": n.index}[m.group(3)]
+                "index": n.index, "bmc": _bmc_endpoint(n.host)}[m.group(3)]
     role, _, what = rest.partition(".")
     group = nodes[role]
     if what == "addresses":

@@ -207,3 +207,26 @@ def test_serial_component_runs_one_node_at_a_time(tmp_path, store):
     deps = {p.step.id: p.step.depends_on for p in plan_of(path, store)}
     assert deps == {"node-1/upgrade": (), "node-2/upgrade": ("node-1/upgrade",),
                     "node-3/upgrade": ("node-2/upgrade",)}
+
+
+def test_interpolation_joins_lists_escapes_shell_and_reads_bmc(tmp_path, store):
+    roles = {"mon": {"count": 3}, "client": {"count": 1}}
+    path = write_profile(tmp_path, [
+        fake("join", on="client", value="mons=${nodes.mon.names|join(',')} ${nodes.mon.names}"),
+        fake("shell", on="client", value="echo $${HOME} ${node.name}"),
+        fake("each", on="client", foreach="nodes:mon", value="${item.name}@${item.index}")],
+        roles=roles)
+    plan = plan_of(path, store)
+    by = {p.step.id: p.step.inputs["value"] for p in plan}
+    assert by["client-1/join"] == "mons=mon-1,mon-2,mon-3 mon-1 mon-2 mon-3"
+    assert by["client-1/shell"] == "echo ${HOME} client-1"
+    assert by["client-1/each[mon-2]"] == "mon-2@2"
+
+
+def test_os_install_wait_variants(tmp_path, store):
+    roles = {"node": {"count": 1, "bmc": "redfish"}}
+    for wait, last in (("ssh", "wait-ssh"), ("none", "power-on"), ("tcp:50000", "wait-port")):
+        path = write_profile(tmp_path, [{"name": "os", "type": "os.install", "on": "node",
+                                         "with": {"image": "http://x/i.iso", "wait": wait}}],
+                             roles=roles, filename=f"{last}.yaml")
+        assert plan_of(path, store).steps[-1].step.id == f"node-1/os/{last}"
