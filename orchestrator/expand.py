@@ -278,34 +278,46 @@ def _instances(loaded: Loaded, registry: Registry, comp: model.Component, layer:
     else:
         targets = [(None, ())]
     out = []
+    # `with:` that references nothing per node or item is checked once for the component
+    static: dict[str, Any] | None = None
+    if "${" not in repr(comp.with_):
+        static = _checked_with(comp.with_, ctype, smap, path, comp)
     for node, group in targets:
         try:
             items = _items(comp, node, loaded)
         except ExpandError as exc:
             raise _located_expand(exc, smap, path) from None
         for item in items:
-            inst = Instance(comp, layer, node, item, loaded.parameters, {}, loaded, group)
             try:
-                with_ = interpolate(comp.with_, inst, ("with",))
-                if ctype.params is not None:
-                    checked = msgspec.convert(with_, ctype.params, strict=False)
-                    with_ = msgspec.to_builtins(checked)
+                if static is not None:
+                    with_ = dict(static)
+                else:
+                    bare = Instance(comp, layer, node, item, loaded.parameters, {}, loaded,
+                                    group)
+                    with_ = _checked_with(interpolate(comp.with_, bare, ("with",)), ctype,
+                                          smap, path, comp)
                 inst = Instance(comp, layer, node, item, loaded.parameters, with_, loaded,
                                 group)
                 out.append((inst, ctype.expand(inst)))
             except ExpandError as exc:
                 raise _located_expand(exc, smap, path) from None
-            except msgspec.ValidationError as exc:
-                from orchestrator.source import split_msgspec_error
-                msg, sub = split_msgspec_error(str(exc))
-                names = ", ".join(f.name for f in msgspec.structs.fields(ctype.params)) \
-                    if ctype.params else ""
-                raise SourceError(f"{comp.type}: {msg}",
-                                  location=smap.locate((*path, "with", *sub)),
-                                  expected=f"parameters of {comp.type}: {names}",
-                                  hint=f"`orch components {comp.type}` documents them"
-                                  ) from None
     return out
+
+
+def _checked_with(with_: dict[str, Any], ctype: Any, smap: Any, path: tuple[Any, ...],
+                  comp: model.Component) -> dict[str, Any]:
+    """``with:`` validated against the component type's parameters (located errors)."""
+    if ctype.params is None:
+        return with_
+    try:
+        return dict(msgspec.to_builtins(msgspec.convert(with_, ctype.params, strict=False)))
+    except msgspec.ValidationError as exc:
+        from orchestrator.source import split_msgspec_error
+        msg, sub = split_msgspec_error(str(exc))
+        names = ", ".join(f.name for f in msgspec.structs.fields(ctype.params))
+        raise SourceError(f"{comp.type}: {msg}", location=smap.locate((*path, "with", *sub)),
+                          expected=f"parameters of {comp.type}: {names}",
+                          hint=f"`orch components {comp.type}` documents them") from None
 
 
 def _located_expand(exc: ExpandError, smap: Any, path: tuple[Any, ...]) -> SourceError:
