@@ -94,7 +94,7 @@ class Driver(ABC):
     #: Python modules the driver imports when it works (checked by ``orch drivers``).
     requires: ClassVar[tuple[str, ...]] = ()
     #: At most this many operations at once against one endpoint (None: no limit).
-    endpoint_concurrency: ClassVar[int | None] = None
+    endpoint_concurrency: int | None = None
 
     def __init__(self, settings: msgspec.Struct | None = None) -> None:
         self.settings = settings if settings is not None else self.settings_type()
