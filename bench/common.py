@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +33,14 @@ def measure(cmd: list[str], cwd: Path, env: dict[str, str] | None = None,
     full_env = dict(os.environ)
     full_env.pop("PYTHONDONTWRITEBYTECODE", None)
     full_env.update(env or {})
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    stderr = proc.stderr.read() if proc.stderr else ""
+    with tempfile.TemporaryFile(mode="w+") as err:  # a pipe could fill up and block
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=subprocess.DEVNULL,
+                                stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        err.seek(0)
+        stderr = err.read()
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 2):
         raise SystemExit(f"{' '.join(cmd)} failed ({code}):\n{stderr[-2000:]}")
