@@ -86,6 +86,9 @@ class FakeDriver(Driver):
         self._record(step.id, outputs)
         return ApplyResult(outputs)
 
+    def can_read(self) -> bool:
+        return bool(self.settings.store)  # without a store nothing is kept to read back
+
     def read(self, step: Step, outputs: Mapping[str, Any]) -> Observed:
         if not self.settings.store:
             return Observed(exists=True, outputs=outputs)

@@ -60,7 +60,7 @@ def make_plan(loaded: Loaded, store: StateStore, options: PlanOptions | None = N
     w.records = store.records(loaded.profile.metadata.name)         # what orch recorded
     if w.options.refresh:
         w.findings += driver_facts(live, w.desired.steps.values())  # e.g. KVM usable?
-        w.observed = read_observed(live, w.records, w.findings)     # drift
+        w.observed = read_observed(live, w.records, w.desired.steps, w.findings)  # drift
     w.planned = diff(w.desired, w.records, w.observed, w.options.mode)
     w.planned = select(w.planned, w.options.targets, w.options.excludes)
     w.planned = order(w.planned, w.desired)
@@ -119,17 +119,25 @@ def driver_facts(live: Mapping[str, Driver], steps: Iterable[Step]) -> list[Find
 
 
 def read_observed(live: Mapping[str, Driver], records: Mapping[str, Record],
+                  desired: Mapping[str, Step],
                   findings: list[Finding]) -> dict[str, tuple[bool, Mapping[str, str]]]:
+    """Ask drivers what exists for applied records. A record whose fingerprint matches its
+    desired step is read through the desired step (the same inputs, no decoding)."""
     observed: dict[str, tuple[bool, Mapping[str, str]]] = {}
+    readers = {name for name, d in live.items() if d.can_read()}
     for sid, rec in records.items():
-        driver = live.get(rec.step.driver)
-        if driver is None or rec.status is not RecordStatus.APPLIED or not driver.can_read():
+        if rec.status is not RecordStatus.APPLIED:
+            continue
+        want = desired.get(sid)
+        step = want if want is not None and want.fingerprint() == rec.fingerprint \
+            else rec.step
+        if step.driver not in readers:
             continue
         try:
-            obs = driver.read(rec.step, rec.outputs)
+            obs = live[step.driver].read(step, rec.outputs)
         except OrchError as exc:
             findings.append(Finding(f"read {sid}", FindingStatus.WARN,
-                                    f"observed state unknown: {exc}", rec.step.driver))
+                                    f"observed state unknown: {exc}", step.driver))
             continue
         observed[sid] = (obs.exists, dict(obs.drift))
     return observed

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import os
 import socket
 import time
@@ -40,19 +41,55 @@ class RecordStatus(str, enum.Enum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True)
 class Record:
-    """What the store knows about one step of a profile."""
+    """What the store knows about one step of a profile.
 
-    step: Step
-    status: RecordStatus
-    fingerprint: str
-    outputs: Mapping[str, Any] = field(default_factory=dict)
-    #: the action an interrupted or failed run was carrying out
-    pending_action: str = ""
-    run_id: str = ""
-    updated_at: float = 0.0
-    error: str = ""
+    The step and its outputs are kept as the JSON the store holds and decoded on first use:
+    re-planning thousands of unchanged steps compares fingerprints and never needs them.
+    """
+
+    __slots__ = ("_outputs", "_outputs_json", "_step", "_step_json", "error", "fingerprint",
+                 "pending_action", "run_id", "status", "step_id", "updated_at")
+
+    def __init__(self, step: Step | str, status: RecordStatus, fingerprint: str,
+                 outputs: Mapping[str, Any] | str | None = None, pending_action: str = "",
+                 run_id: str = "", updated_at: float = 0.0, error: str = "",
+                 step_id: str = "") -> None:
+        self._step = step if isinstance(step, Step) else None
+        self._step_json = step if isinstance(step, str) else ""
+        self.step_id = step.id if isinstance(step, Step) else step_id
+        self._outputs = None if isinstance(outputs, str) else dict(outputs or {})
+        self._outputs_json = outputs if isinstance(outputs, str) else ""
+        self.status = status
+        self.fingerprint = fingerprint
+        #: the action an interrupted or failed run was carrying out
+        self.pending_action = pending_action
+        self.run_id = run_id
+        self.updated_at = updated_at
+        self.error = error
+
+    @property
+    def step(self) -> Step:
+        if self._step is None:
+            self._step = Step.from_dict(json.loads(self._step_json))
+        return self._step
+
+    @property
+    def outputs(self) -> Mapping[str, Any]:
+        if self._outputs is None:
+            self._outputs = json.loads(self._outputs_json) if self._outputs_json else {}
+        return self._outputs
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Record):
+            return NotImplemented
+        return (self.step, self.status, self.fingerprint, dict(self.outputs),
+                self.pending_action, self.run_id, self.error) == \
+            (other.step, other.status, other.fingerprint, dict(other.outputs),
+             other.pending_action, other.run_id, other.error)
+
+    def __repr__(self) -> str:
+        return f"Record({self.step_id!r}, {self.status.value}, {self.fingerprint[:8]})"
 
 
 @dataclass(frozen=True)

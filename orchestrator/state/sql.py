@@ -122,12 +122,10 @@ class SqlStore(StateStore):
                 "updated_at, error FROM orch_records WHERE profile=? ORDER BY step_id"),
                 (profile,))
             rows = cur.fetchall()
-        out: dict[str, Record] = {}
-        loads = json.loads
-        for sid, status, fp, step, outputs, pending, run_id, updated, error in rows:
-            out[sid] = Record(Step.from_dict(loads(step)), RecordStatus(status), fp,
-                              loads(outputs), pending, run_id, updated, error)
-        return out
+        statuses = {s.value: s for s in RecordStatus}
+        return {sid: Record(step, statuses[status], fp, outputs, pending, run_id, updated,
+                            error, step_id=sid)
+                for sid, status, fp, step, outputs, pending, run_id, updated, error in rows}
 
     def write(self, entries: Sequence[JournalEntry], profile: str) -> None:
         if not entries:
