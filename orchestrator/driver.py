@@ -25,14 +25,16 @@ import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
 from orchestrator.errors import DriverLoadError, NotSupportedError, OrchError
 from orchestrator.plan import Action, Finding
 from orchestrator.step import Step
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 ENTRY_POINT_GROUP = "orch.drivers"
 
@@ -144,6 +146,7 @@ class DriverRegistry:
         self._points: dict[str, metadata.EntryPoint] | None = None
 
     def _entry_points(self) -> dict[str, metadata.EntryPoint]:
+        from importlib import metadata
         if self._points is None:
             self._points = {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
         return self._points
@@ -151,6 +154,7 @@ class DriverRegistry:
     def _own_entry_point(self, name: str) -> metadata.EntryPoint | None:
         """orch's own drivers, found without scanning every installed distribution (that
         scan costs ~20 ms with a few hundred packages installed)."""
+        from importlib import metadata
         if self._points is not None:
             return self._points.get(name)
         try:

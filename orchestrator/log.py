@@ -9,7 +9,6 @@ process has resolved.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
@@ -87,17 +86,18 @@ def get_logger(name: str = "orch") -> Logger:
     return Logger(name)
 
 
-class _StdlibBridge(logging.Handler):
+def capture_stdlib(level: int = 30) -> None:
     """Route vendor libraries' stdlib logging (sushy, paramiko) through redaction."""
+    import logging
 
-    def emit(self, record: logging.LogRecord) -> None:
-        get_logger(record.name)._emit(record.levelno, record.levelname.lower()
-                                      if record.levelname.lower() in _LEVELS else "info",
-                                      record.getMessage(), {})
+    class _StdlibBridge(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            method = record.levelname.lower()
+            get_logger(record.name)._emit(record.levelno,
+                                          method if method in _LEVELS else "info",
+                                          record.getMessage(), {})
 
-
-def capture_stdlib(level: int = logging.WARNING) -> None:
     root = logging.getLogger()
-    if not any(isinstance(h, _StdlibBridge) for h in root.handlers):
+    if not any(type(h).__name__ == "_StdlibBridge" for h in root.handlers):
         root.addHandler(_StdlibBridge())
     root.setLevel(level)
