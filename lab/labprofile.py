@@ -26,7 +26,7 @@ SSH_TIMEOUT = 420.0
 
 
 def lab_profile(profile_name: str, cidr: str, guests: Sequence[Guest], public_key: str,
-                *, image_source: str = "lab", cpu_note: str = "") -> dict[str, Any]:
+                *, image_source: str = "lab") -> dict[str, Any]:
     """The lab profile for ``guests`` on ``cidr`` (a plain dict, written as YAML)."""
     name = lab_name(profile_name)
     roles: dict[str, Any] = {}
@@ -56,16 +56,12 @@ def lab_profile(profile_name: str, cidr: str, guests: Sequence[Guest], public_ke
         per_guest.append({
             "name": f"{g.node}.domain", "type": "libvirt.domain",
             "after": ["network", f"{g.node}.os-disk", *disk_names],
-            "description": cpu_note or None,
             "with": {"name": g.domain, "vcpus": g.vcpus, "memory_mib": g.memory_mib,
                      "disks": [{"pool": name, "volume": v}
                                for v in (g.os_volume, *g.data_disks)],
                      "nics": [{"network": name, "mac": n.mac} for n in g.nics],
                      "ssh_authorized_keys": [public_key], "shutdown_timeout": 10,
                      "state": "running"}})
-    for comp in per_guest:
-        if comp.get("description") is None:
-            comp.pop("description", None)
     ready = [{"name": f"ssh-ready.{role}", "type": "ssh.wait", "on": role,
               "after": [f"{g.node}.domain" for g in guests if g.role == role],
               "with": {"timeout": SSH_TIMEOUT}} for role in roles]
