@@ -27,7 +27,9 @@ class BootRequest:
 
     @classmethod
     def from_inputs(cls, inputs: Mapping[str, Any]) -> BootRequest:
-        device = str(inputs.get("device", ""))
+        # bmc.boot_device documents device: disk as its default, and the engine leaves a
+        # component's defaults out of step inputs: absent means disk.
+        device = str(inputs.get("device") or "disk")
         # The bmc.boot_device and os.install components say `once: true|false`.
         default = "once" if inputs.get("once", True) else "continuous"
         persistence = str(inputs.get("persistence") or default)
