@@ -16,7 +16,7 @@ from typing import Any
 from orchestrator import preflight
 from orchestrator.components import Registry, builtin_registry
 from orchestrator.driver import Driver, DriverRegistry
-from orchestrator.errors import CycleError, OrchError, PlanError
+from orchestrator.errors import CycleError, OrchError, PlanError, SourceError
 from orchestrator.expand import Desired, expand
 from orchestrator.graph import Graph
 from orchestrator.loader import Loaded
@@ -97,11 +97,33 @@ def driver_settings(loaded: Loaded, name: str) -> dict[str, Any]:
 
 def instantiate_drivers(loaded: Loaded, names: Sequence[str],
                         registry: DriverRegistry) -> dict[str, Driver]:
-    """Validate each used driver's settings and create it (no connection is made)."""
+    """Validate each used driver's settings against what the driver declares, and create
+    it (no connection is made). A bad setting is reported where it was written."""
+    import msgspec
+
+    from orchestrator.source import split_msgspec_error
     out: dict[str, Driver] = {}
     for name in names:
         cls = registry.load(name)
-        out[name] = cls(registry.settings(name, driver_settings(loaded, name)))
+        raw = driver_settings(loaded, name)
+        try:
+            settings = msgspec.convert(raw, cls.settings_type, strict=False)
+        except msgspec.ValidationError as exc:
+            message, sub = split_msgspec_error(str(exc))
+            key = sub[0] if sub else None
+            if "unknown field" in message:
+                key = message.split("`")[1]
+            inv = loaded.inventory
+            in_inventory = inv is not None and key in inv.drivers.get(name, {})
+            smap = loaded.inventory_source if in_inventory else loaded.profile_source
+            assert smap is not None
+            from orchestrator.driver import settings_description
+            known = ", ".join(n for n, *_ in settings_description(cls.settings_type))
+            raise SourceError(f"driver {name!r} setting: {message}",
+                              location=smap.locate(("drivers", name, *([key] if key else []))),
+                              expected=f"settings of {name}: {known}",
+                              hint=f"`orch drivers` describes {name}'s settings") from None
+        out[name] = cls(settings)
     return out
 
 

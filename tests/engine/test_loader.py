@@ -164,3 +164,18 @@ def test_cli_prints_located_errors_without_traceback(tmp_path):
     res = run_orch("validate", str(p))
     assert res.returncode == 1
     assert f"{p}:11:10" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_driver_settings_are_validated_before_planning_and_located(tmp_path):
+    from orchestrator.planner import make_plan
+    from orchestrator.state import open_store
+    text = PROFILE + "drivers:\n  fake:\n    endpoint_limit: many\n"
+    loaded = load(write(tmp_path / "p.yaml", text))
+    with pytest.raises(SourceError) as err:
+        make_plan(loaded, open_store(str(tmp_path / "s.db")))
+    e = err.value
+    assert e.location.line == 20 and "endpoint_limit" in e.expected
+    text = PROFILE + "drivers:\n  fake:\n    storre: x\n"
+    with pytest.raises(SourceError) as err:
+        make_plan(load(write(tmp_path / "p.yaml", text)), open_store(str(tmp_path / "s.db")))
+    assert err.value.location.line == 20 and "storre" in str(err.value)
