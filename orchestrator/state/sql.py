@@ -26,7 +26,6 @@ from orchestrator.state.base import (
     RunInfo,
     StateStore,
 )
-from orchestrator.step import Step
 
 SCHEMA_VERSION = "1"
 
