@@ -43,8 +43,9 @@ def test_plan_says_l2_runs_under_tcg_when_l1_has_no_kvm(nested: dict[str, Any]) 
     result = orch("plan", str(nested["profile"]), *nested["common"], timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     address = nested["data"]["hosts"][0]["address"]
-    remote = next(ln for ln in result.stdout.splitlines()
-                  if "KVM usable:" in ln and f"qemu+ssh://root@{address}" in ln)
+    remote = next((ln for ln in result.stdout.splitlines()
+                   if "KVM usable:" in ln and f"qemu+ssh://root@{address}" in ln), None)
+    assert remote is not None, result.stdout
     local = orch("lab", "plan", nested["name"], timeout=300).stdout
     if "KVM usable: no" in local:  # L0 itself emulates: L1 cannot offer KVM to L2
         assert "KVM usable: no" in remote and remote.rstrip().endswith("→ TCG")
