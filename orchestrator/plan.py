@@ -70,8 +70,7 @@ class Change:
     after: Any
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedStep:
+class PlannedStep(msgspec.Struct, frozen=True):
     step: Step
     action: Action
     reason: str

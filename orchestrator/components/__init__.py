@@ -23,8 +23,7 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "orch.components"
 
 
-@dataclass(frozen=True)
-class StepDraft:
+class StepDraft(msgspec.Struct, frozen=True):
     """One step an instance expands into; the expander fills what only it knows."""
 
     kind: str
@@ -39,8 +38,7 @@ class StepDraft:
     timeout: float | None = None
 
 
-@dataclass(frozen=True)
-class Instance:
+class Instance(msgspec.Struct, frozen=True):
     """A component on one node (None: cluster-wide) for one item (None: no foreach)."""
 
     component: Component
@@ -51,7 +49,7 @@ class Instance:
     with_: Mapping[str, Any]  # the component's ``with:`` after interpolation and validation
     loaded: Loaded
     #: nodes the instance covers when it runs once for several (e.g. one playbook run)
-    group: tuple[Node, ...] = ()
+    group: tuple[Any, ...] = ()
 
     @property
     def is_per_node(self) -> bool:
