@@ -45,6 +45,8 @@ class Desired:
     steps: dict[str, Step]
     graph: Graph[str]
     layers: list[str]
+    #: the steps in dependency order, ties in profile order (set by the planner's cycle check)
+    order: list[str] = field(default_factory=list)
 
 
 def _layers(profile: model.Profile) -> list[model.Layer]:

@@ -71,17 +71,18 @@ def make_plan(loaded: Loaded, store: StateStore, options: PlanOptions | None = N
 
 # -- transformations -------------------------------------------------------------------
 def check_acyclic(desired: Desired) -> None:
-    cycle = desired.graph.find_cycle()
-    if cycle:
-        comps = []
-        for sid in cycle:
+    """Order the desired steps; a cycle is reported with the components that form it."""
+    try:
+        desired.order = desired.graph.topological_order()
+    except CycleError as err:
+        comps: list[str] = []
+        for sid in err.cycle:
             c = desired.steps[sid].component
             if c not in comps:
                 comps.append(c)
-        err = CycleError(cycle)
         err.hint = ("the `after:` entries of these components form a loop: "
                     + " -> ".join(comps) + "; remove one of them")
-        raise err
+        raise
 
 
 def _drivers_used(steps: Iterable[Step]) -> list[str]:
@@ -279,9 +280,11 @@ def order(planned: list[PlannedStep], desired: Desired) -> list[PlannedStep]:
     in reverse dependency order."""
     creates = [p for p in planned if p.action is not Action.DELETE]
     deletes = [p for p in planned if p.action is Action.DELETE]
-    g = _graph(creates)
     by_id = {p.step.id: p for p in creates}
-    ordered = [by_id[sid] for sid in g.topological_order()]
+    if desired.order:  # the desired order, restricted to what was selected
+        ordered = [by_id[sid] for sid in desired.order if sid in by_id]
+    else:
+        ordered = [by_id[sid] for sid in _graph(creates).topological_order()]
     dg = _graph(deletes).reversed()
     dby = {p.step.id: p for p in deletes}
     ordered += [dby[sid] for sid in dg.topological_order()]

@@ -314,8 +314,10 @@ def _helm(inst: Instance) -> list[StepDraft]:
     assert inst.node is not None
     return [StepDraft("ansible.playbook", "ansible",
                       {"playbook": "common/helm-release.yml", "hosts": [_host(inst)],
-                       "vars": {"release": p.get("release") or inst.component.name.split(".")[-1],
-                                **{k: v for k, v in p.items() if k != "release"}}},
+                       # `namespace` is reserved in Ansible: the playbook takes helm_namespace
+                      "vars": {"release": p.get("release") or inst.component.name.split(".")[-1],
+                               **{("helm_namespace" if k == "namespace" else k): v
+                                  for k, v in p.items() if k != "release"}}},
                       endpoint=_ssh_endpoint(inst))]
 
 
