@@ -15,7 +15,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+
+import msgspec
 
 from orchestrator.errors import TransientError
 
@@ -29,6 +31,24 @@ class RetryPolicy:
     initial_wait: float = 1.0
     max_wait: float = 30.0
     jitter: float = 1.0
+
+
+class RetrySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The retry budget a driver's settings offer (drivers subclass their settings from it
+    and may redeclare a field to change its default)."""
+
+    retry_attempts: Annotated[int, msgspec.Meta(
+        ge=1, description="attempts of one operation on transient errors, first included")] = 5
+    retry_total_seconds: Annotated[float, msgspec.Meta(
+        gt=0, description="seconds one operation may spend retrying transient errors")] = 60.0
+    retry_initial_wait: Annotated[float, msgspec.Meta(
+        ge=0, description="first wait between attempts (exponential, jittered)")] = 1.0
+    retry_max_wait: Annotated[float, msgspec.Meta(
+        ge=0, description="longest wait between attempts")] = 10.0
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.retry_attempts, self.retry_total_seconds,
+                           self.retry_initial_wait, self.retry_max_wait)
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -6,10 +6,10 @@ from typing import Annotated
 
 import msgspec
 
-from orchestrator.retry import RetryPolicy
+from orchestrator.retry import RetrySettings
 
 
-class IpmiSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class IpmiSettings(RetrySettings, forbid_unknown_fields=True, frozen=True):
     cipher_suites: Annotated[list[int], msgspec.Meta(
         description="IPMI 2.0 cipher suites to try, strongest first (17: SHA-256, "
                     "3: SHA-1); the first the BMC completes a session with is used")
@@ -18,10 +18,6 @@ class IpmiSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         ge=1, description="attempts of one operation on transient errors, first included")] = 4
     retry_total_seconds: Annotated[float, msgspec.Meta(
         gt=0, description="seconds one operation may spend retrying transient errors")] = 45.0
-    retry_initial_wait: Annotated[float, msgspec.Meta(
-        ge=0, description="first wait between attempts (exponential, jittered)")] = 1.0
-    retry_max_wait: Annotated[float, msgspec.Meta(
-        ge=0, description="longest wait between attempts")] = 10.0
     power_timeout: Annotated[float, msgspec.Meta(
         gt=0, description="seconds to wait for a power change to read back")] = 60.0
     graceful_timeout: Annotated[float, msgspec.Meta(
@@ -29,7 +25,3 @@ class IpmiSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
                           "(when the step sets force_after_graceful)")] = 120.0
     poll_interval: Annotated[float, msgspec.Meta(
         gt=0, description="seconds between reads of the power state while waiting")] = 2.0
-
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(self.retry_attempts, self.retry_total_seconds,
-                           self.retry_initial_wait, self.retry_max_wait)
