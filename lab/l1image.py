@@ -24,7 +24,7 @@ from lab import cache_dir, image
 #: debootstrap's chroot, so the daemon's unit and QEMU settings are written here instead.
 EXTRA_PACKAGES = ("qemu-system-x86", "qemu-utils", "libvirt-daemon",
                   "libvirt-daemon-driver-qemu", "libvirt-clients", "netcat-openbsd")
-L1_VERSION = "4"
+L1_VERSION = "5"
 #: Where the L2 guest (:func:`lab.image.build_initramfs_guest`) is placed inside L1.
 L2_DIR = "/var/lib/libvirt/images/l2"
 _LIBVIRTD_UNIT = """\
@@ -121,6 +121,12 @@ def _add_libvirtd(rootfs: Path) -> None:
                                                'unix_sock_rw_perms = "0700"\n')
     for sub in ("lib/libvirt/images", "log/libvirt/qemu"):
         (rootfs / "var" / sub).mkdir(parents=True, exist_ok=True)
+    # libvirtd looks the compiled-in QEMU user up before it reads qemu.conf
+    image._run(["chroot", str(rootfs), "groupadd", "--system", "libvirt-qemu"],
+               timeout=60, what="groupadd libvirt-qemu")
+    image._run(["chroot", str(rootfs), "useradd", "--system", "--no-create-home",
+                "--home-dir", "/var/lib/libvirt", "-g", "kvm", "-G", "libvirt-qemu",
+                "-s", "/usr/sbin/nologin", "libvirt-qemu"], timeout=60, what="useradd")
     image._run(["chroot", str(rootfs), "systemctl", "enable", "libvirtd.service"],
                timeout=60, what="enable libvirtd")
 

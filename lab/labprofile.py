@@ -22,7 +22,7 @@ from lab.guests import Guest, lab_name
 from orchestrator.model import API_VERSION
 
 LIBVIRT_URI = "qemu:///system"
-SSH_TIMEOUT = 420.0
+SSH_TIMEOUT = 600.0
 
 
 def lab_profile(profile_name: str, cidr: str, guests: Sequence[Guest], public_key: str,
