@@ -124,6 +124,9 @@ class InstallLab:
                         "username": "admin", "password": self.bmc.password_ref,
                         "verify_tls": False},
             },
+            # A fresh known_hosts: every install makes new host keys on the same addresses.
+            "drivers": {"ssh": {"known_hosts": str(self.workdir / "known_hosts")},
+                        "ansible": {"known_hosts": str(self.workdir / "known_hosts")}},
             "hosts": [{"name": n.name, "address": n.address, "bmc": {"system": n.domain},
                        "libvirt": {"uri": URI, "domain": n.domain}} for n in self.nodes],
         }
