@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import DATA, force_down, leftovers, orch, processes, profile_copy, unique
+from labhelpers import DATA, URI, force_down, leftovers, orch, processes, profile_copy, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.libvirt]
 
@@ -94,12 +94,16 @@ def test_lab_plan_shows_the_accelerator_verdict(lab: dict[str, Any]) -> None:
     assert "No changes" in result.stdout or "0 to create" in result.stdout
 
 
-def test_a_guest_removed_behind_orchs_back_shows_as_drift(lab: dict[str, Any],
-                                                         libvirt_conn: Any) -> None:
-    domain = f"orch-{lab['name']}-node-2"
-    dom = libvirt_conn.lookupByName(domain)
-    dom.destroy()
-    dom.undefine()
+def test_a_guest_removed_behind_orchs_back_shows_as_drift(lab: dict[str, Any]) -> None:
+    import libvirt
+
+    conn = libvirt.open(URI)
+    try:
+        dom = conn.lookupByName(f"orch-{lab['name']}-node-2")
+        dom.destroy()
+        dom.undefine()
+    finally:
+        conn.close()
     result = orch("lab", "plan", lab["name"], timeout=300)
     assert result.returncode == 0, result.stderr
     assert "node-2.domain" in result.stdout

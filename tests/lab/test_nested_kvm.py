@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import DATA, force_down, leftovers, orch, profile_copy, unique
+from labhelpers import DATA, force_down, leftovers, orch, profile_copy, unique
 
 from lab.image import lab_keypair
 

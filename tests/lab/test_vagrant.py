@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import leftovers
+from labhelpers import leftovers
 
 from lab.guests import pick_cidr
 from lab.vagrantbox import add_box, isolated_network, vagrant, vagrant_env

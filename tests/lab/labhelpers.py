@@ -1,5 +1,6 @@
-"""Fixtures for the lab tests: the orch CLI run as a subprocess, unique lab names, and a
-check with libvirt that a lab left nothing behind."""
+"""Helpers for the lab tests (a plain module, since `conftest` is imported by name in
+tests/libvirt): the orch CLI run as a subprocess, unique lab names, and a check with
+libvirt that a lab left nothing behind."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
-import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,18 +65,6 @@ def processes(text: str) -> list[str]:
     out = subprocess.run(["pgrep", "-af", text], capture_output=True, text=True,
                          check=False).stdout
     return [line for line in out.splitlines() if "pgrep" not in line]
-
-
-@pytest.fixture(scope="session")
-def libvirt_conn() -> Any:
-    import libvirt
-
-    try:
-        conn = libvirt.open(URI)
-    except libvirt.libvirtError as exc:
-        pytest.fail(f"libvirtd is not reachable at {URI}: {exc}")
-    yield conn
-    conn.close()
 
 
 def force_down(name: str) -> None:
