@@ -168,9 +168,12 @@ def _apply(root: Path, *, destroy: bool, say: Say) -> list[str]:
                 say("lab: no changes")
                 return findings
 
+            t0 = time.monotonic()
+
             def on_event(event: str, sid: str, detail: str) -> None:
                 if event in ("succeeded", "failed", "skipped", "retry"):
-                    say(f"  {event:<9} {sid}{': ' + detail if detail else ''}")
+                    say(f"  [{time.monotonic() - t0:6.1f} s] {event:<9} {sid}"
+                        f"{': ' + detail if detail else ''}")
 
             opts = ExecOptions(parallelism=8, lock_timeout=60, on_event=on_event,
                                base_dir=root, check_state_hash=False)
