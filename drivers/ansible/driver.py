@@ -151,7 +151,8 @@ class AnsibleDriver(Driver):
         runner = ansible_runner.run(
             private_data_dir=str(private), project_dir=str(self.playbooks_dir),
             playbook=str(playbook), inventory=str(inventory),
-            extravars=reveal_all(dict(request.inputs.get("extra_vars") or {})),
+            extravars=reveal_all(dict(request.inputs.get("vars") or request.inputs.get("extra_vars")
+                                       or {})),
             tags=",".join(tags) if isinstance(tags, list) else str(tags) or None,
             limit=request.inputs.get("limit"), forks=self.settings.forks,
             verbosity=self.settings.verbosity, envvars=self._envvars(private),

@@ -132,8 +132,8 @@ class RedfishDriver(Driver):
 
     def read(self, step: Step, outputs: Mapping[str, Any]) -> Observed:
         """Power steps report the power state now (drift when it differs); others exist."""
-        if step.kind != "redfish.power":
-            return Observed(exists=True, outputs=outputs)
+        if step.kind != "redfish.power" or step.inputs.get("passing"):
+            return Observed(exists=True, outputs=outputs)  # nothing held to drift from
         inputs = resolve_inputs(step.inputs)
         observed = self.run("redfish.read_power", inputs,
                             lambda system, _i, _c: {"power": power.read_power(system)},

@@ -67,6 +67,9 @@ class SshDriver(Driver):
     def apply(self, request: ApplyRequest) -> ApplyResult:
         kind = request.step.kind
         target = target_from_inputs(request.inputs, kind)
+        if request.action is Action.DELETE and kind != "ssh.command":
+            # waits and read-only checks leave nothing behind to remove
+            return ApplyResult({})
         if kind == "ssh.wait":
             return self._wait(request, target)
         if kind == "ssh.wait_port":

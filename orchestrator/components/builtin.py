@@ -26,7 +26,8 @@ from orchestrator.step import EXTERNAL
 D = Meta  # short alias: D(description=...)
 
 
-class _P(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class _P(msgspec.Struct, forbid_unknown_fields=True):
+    """Component parameters; validated values reach the step with their defaults filled."""
     pass
 
 
@@ -103,6 +104,9 @@ def _external(inst: Instance) -> list[StepDraft]:
 class PowerParams(_P):
     state: Annotated[Literal["on", "off", "graceful-off", "restart"],
                      D(description="desired power state")] = "on"
+    passing: Annotated[bool, D(description="a state on the way (before an install), not one "
+                                           "to keep: later plans report no drift for it")] \
+        = False
 
 
 @_register("bmc.power", "Power a node on or off through its BMC, confirmed by reading back",
@@ -191,13 +195,14 @@ def _os_install(inst: Instance) -> list[StepDraft]:
         return StepDraft(f"{driver}.{kind}", driver, {"host": host, **inputs}, suffix=suffix,
                          endpoint=endpoint, timeout=step_timeout)
 
-    drafts = [bmc("power-off", "power", state="off")]
+    # the power-off and installer power-on are states on the way, not ones to keep
+    drafts = [bmc("power-off", "power", state="off", passing=True)]
     if p.method == "virtual-media":
         drafts += [bmc("insert-media", "virtual_media", action="insert", image=p.image),
                    bmc("boot-cd", "boot_device", device="cd", once=True)]
     else:
         drafts.append(bmc("boot-pxe", "boot_device", device="pxe", once=True))
-    drafts += [bmc("power-on-installer", "power", state="on"),
+    drafts += [bmc("power-on-installer", "power", state="on", passing=True),
                bmc("wait-installer", "wait_power", p.install_timeout, state="off",
                    timeout=p.install_timeout)]
     if p.method == "virtual-media":
