@@ -4,3 +4,5 @@
 # The accelerator verdict is probed here too (bounded: the probe guest is killed after 45 s).
 python3 -m lab.image
 python3 -m lab.accel
+# The L1 image (lab image + QEMU/libvirt + the L2 guest) for deployment 76 end to end.
+python3 -m lab.l1image
