@@ -63,7 +63,9 @@ def _bmc(inst: Instance, need: str = "") -> tuple[str, str]:
     endpoint = node.host.bmc.endpoint if node.host.bmc is not None and node.host.bmc.endpoint \
         else f"bmc:{node.name}"
     if node.host.bmc is not None and node.host.bmc.system:
-        endpoint = f"{endpoint}"
+        # one concurrency slot per managed system: an emulator (or a chassis manager) serves
+        # several systems behind one URL, a real server's BMC serves one
+        endpoint = f"{endpoint}#{node.host.bmc.system}"
     return kind, endpoint
 
 
