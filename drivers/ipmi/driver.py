@@ -48,7 +48,7 @@ def check_inputs(kind: str, inputs: Mapping[str, Any]) -> None:
                                  f"{', '.join(DEVICE_CODES)}", operation=kind)
         if inputs.get("persistence", "once") not in ("once", "continuous"):
             raise PermanentError("persistence is once or continuous", operation=kind)
-        if inputs.get("mode") not in (None, "uefi", "legacy"):
+        if inputs.get("mode") not in (None, "", "uefi", "legacy"):
             raise PermanentError("mode is uefi or legacy", operation=kind)
 
 

@@ -33,7 +33,7 @@ class BootRequest:
         # The bmc.boot_device and os.install components say `once: true|false`.
         default = "once" if inputs.get("once", True) else "continuous"
         persistence = str(inputs.get("persistence") or default)
-        mode = inputs.get("mode")
+        mode = inputs.get("mode") or None  # "" (the component default): leave the mode
         for key, value, known in (("device", device, DEVICES),
                                   ("persistence", persistence, PERSISTENCE)):
             if value not in known:
