@@ -129,7 +129,12 @@ def test_clones_are_linked_to_one_base_volume(driver: LibvirtDriver,
 def test_boot_is_visible_in_the_serial_console_log(guests: dict[str, Any]) -> None:
     for dom in guests["doms"]:
         log = Path(guests["outputs"][dom["name"]]["console_log"])
+        # sshd can answer before getty has printed its prompt on ttyS0: wait (bounded)
+        deadline = time.monotonic() + 120
         text = log.read_text(errors="replace")
+        while " login: " not in text and time.monotonic() < deadline:
+            time.sleep(1)
+            text = log.read_text(errors="replace")
         assert "Linux version" in text  # the kernel printed on ttyS0
         assert "Started ssh.service" in text or "OpenBSD Secure Shell server" in text
         assert " login: " in text  # getty on ttyS0
