@@ -65,6 +65,11 @@ def errors_to_exit() -> Iterator[None]:
     except OrchError as exc:
         click.echo(f"Error: {exc.render()}", err=True)
         sys.exit(EXIT_ERROR)
+    except OSError as exc:  # a plan file, an --out path, a state directory
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"Error: {where}{exc.strerror or exc}\n  hint: check the path exists and "
+                   "is readable (or writable, for --out)", err=True)
+        sys.exit(EXIT_ERROR)
 
 
 def write_output(text: str, out: str | None) -> None:

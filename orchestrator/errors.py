@@ -115,6 +115,12 @@ class LockHeldError(StateError):
     hint = "wait for it, or pass --lock-timeout SECONDS to wait for the lock"
 
 
+class LeaseLostError(StateError):
+    template = "the run lost its lease on the state: {message}"
+    hint = ("no step was started after the loss; the journal says what was done. Check no "
+            "other run is active (`orch state runs`), then run `orch apply` again")
+
+
 class SecretError(OrchError):
     """A secret reference that cannot be resolved. Never carries the secret's value."""
 

@@ -28,6 +28,7 @@ from orchestrator import log as orch_log
 from orchestrator.driver import ApplyRequest, Driver, DriverRegistry
 from orchestrator.errors import (
     DriverError,
+    LeaseLostError,
     OrchError,
     StalePlanError,
     StepTimeoutError,
@@ -37,9 +38,12 @@ from orchestrator.plan import Action, Plan, PlannedStep
 from orchestrator.retry import RetryPolicy, call_with_retries
 from orchestrator.secrets import redact, resolve_inputs
 from orchestrator.state.base import Holder, JournalEntry, StateStore
+from orchestrator.state.lease import Lease
 
 #: extra seconds past a step's timeout before the executor gives up waiting for its driver
 GRACE_SECONDS = 30.0
+#: the root cause of steps not started because the run lost its lease
+LEASE_LOST = "(the run's lease on the state, lost)"
 
 
 class StepStatus(str, enum.Enum):
@@ -110,10 +114,11 @@ class Executor:
 
     # -- entry -------------------------------------------------------------------------
     def run(self) -> ApplyReport:
-        """Apply the plan. Raises StalePlanError, LockHeldError, DriverLoadError."""
+        """Apply the plan. Raises StalePlanError, LockHeldError, DriverLoadError, and
+        LeaseLostError when the lease was lost mid-run (no step started after the loss)."""
         holder = Holder.me()
         profile = self.plan.profile
-        with self.store.locked(profile, holder, timeout=self.options.lock_timeout):
+        with self.store.locked(profile, holder, timeout=self.options.lock_timeout) as lease:
             if self.options.check_state_hash:
                 current = self.store.state_hash(profile)
                 if current != self.plan.state_hash:
@@ -128,13 +133,17 @@ class Executor:
             journal = JournalWriter(self.store, profile)
             drivers = self._drivers()
             try:
-                _Walk(self, run_id, journal, drivers, report).run()
+                _Walk(self, run_id, journal, drivers, report, lease).run()
             finally:
                 journal.close()
                 for d in drivers.values():
                     with contextlib.suppress(Exception):
                         d.close()
             report.wall_seconds = time.monotonic() - t0
+            if lease.lost.is_set():
+                self.store.finish_run(run_id, "aborted")
+                self.log.error("apply aborted: lease lost", run=run_id, why=lease.why)
+                raise LeaseLostError(lease.why)
             status = "succeeded" if report.ok else "partial"
             self.store.finish_run(run_id, status)
             self.log.info("apply finished", run=run_id, status=status,
@@ -159,8 +168,9 @@ class _Walk:
     """The parallel walk itself: a scheduler loop and a pool of daemon workers."""
 
     def __init__(self, ex: Executor, run_id: str, journal: JournalWriter,
-                 drivers: Mapping[str, Driver], report: ApplyReport) -> None:
+                 drivers: Mapping[str, Driver], report: ApplyReport, lease: Lease) -> None:
         self.ex = ex
+        self.lease = lease
         self.run_id = run_id
         self.journal = journal
         self.drivers = drivers
@@ -212,6 +222,11 @@ class _Walk:
 
     def _offer(self, sid: str) -> None:
         p = self.todo[sid]
+        if self.lease.lost.is_set():  # another run may be acting: start nothing more
+            self._finish(sid, StepOutcome(sid, StepStatus.SKIPPED, p.action,
+                                          error=f"not started: {self.lease.why}",
+                                          root_cause=LEASE_LOST), {})
+            return
         if p.step.external:
             self._finish(sid, StepOutcome(sid, StepStatus.STOPPED, p.action,
                                           error=f"external: {p.step.external_reason}"), {})
@@ -258,7 +273,13 @@ class _Walk:
                         error=f"timed out after {p.step.timeout:.0f} s"), {})
             return
         if sid not in self.running:
-            return  # already given up on as timed out
+            # Given up on as timed out, its dependents skipped; the driver's real outcome,
+            # journaled by the worker, is what the state keeps and the next plan reads.
+            self.ex.log.warning("step finished after its timeout", step=sid,
+                                result=outcome.status.value)
+            self.opts.on_event("progress", sid, "finished after its timeout: "
+                               f"{outcome.status.value} (recorded in the state)")
+            return
         self._release(sid)
         self._finish(sid, outcome, outputs)
 
@@ -293,7 +314,8 @@ class _Walk:
             p = self.todo[dep]
             self.report.outcomes[dep] = StepOutcome(dep, StepStatus.SKIPPED, p.action,
                                                     root_cause=cause)
-            why = "needs a human" if outcome.status is StepStatus.STOPPED else "failed"
+            why = ("needs a human" if outcome.status is StepStatus.STOPPED
+                   else "was lost" if cause == LEASE_LOST else "failed")
             self.opts.on_event("skipped", dep, f"because {cause} {why}")
 
     # -- workers -----------------------------------------------------------------------

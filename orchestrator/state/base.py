@@ -30,9 +30,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.step import Step
+
+if TYPE_CHECKING:
+    from orchestrator.state.lease import Lease
 
 
 class RecordStatus(str, enum.Enum):
@@ -204,8 +207,17 @@ class StateStore(ABC):
 
     @contextmanager
     def locked(self, profile: str, holder: Holder, timeout: float = 0.0,
-               poll: float = 0.5) -> Iterator[None]:
-        """Hold the profile's lease for the duration of the block, renewing it."""
+               poll: float = 0.5) -> Iterator[Lease]:
+        """Hold the profile's lease for the duration of the block, renewing it. The
+        :class:`~orchestrator.state.lease.Lease` yielded tells whether it was lost."""
         from orchestrator.state.lease import hold
-        with hold(self, profile, holder, timeout, poll):
-            yield
+        held: dict[str, Lease] = self.__dict__.setdefault("_held_leases", {})
+        if profile in held:  # re-entered by this process (plan under the lock, then apply)
+            yield held[profile]
+            return
+        with hold(self, profile, holder, timeout, poll) as lease:
+            held[profile] = lease
+            try:
+                yield lease
+            finally:
+                del held[profile]

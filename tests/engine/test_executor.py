@@ -133,6 +133,40 @@ def test_a_dead_holders_lease_is_taken_over(tmp_path, store):
     assert run(plan_of(path, store), store).ok
 
 
+def test_a_run_that_loses_its_lease_starts_nothing_more(tmp_path, store, monkeypatch):
+    """Another run takes the lease over (as one does once it has expired, e.g. after this
+    process was paused past the lease); the running step finishes and is journaled, nothing
+    after it starts, and the run ends with LeaseLostError."""
+    import threading
+
+    from orchestrator.errors import LeaseLostError
+    monkeypatch.setattr(store, "lease_seconds", 0.3)  # renewed every 0.1 s
+    path = write_profile(tmp_path, [fake("a", duration=0.8), fake("b", after=["a"]),
+                                    fake("c", after=["b"])],
+                         roles={}, drivers={"fake": {"store": str(tmp_path / "f.json")}})
+    plan = plan_of(path, store)
+    other = open_store(str(tmp_path / "state.db"))
+    usurper = Holder("other-host", 4242, time.time(), "r-usurper")
+
+    def take_over() -> None:
+        time.sleep(0.3)
+        other._conn.execute("UPDATE orch_locks SET expires_at=0")  # as if it had lapsed
+        other._conn.commit()
+        assert other.try_lock("t", usurper) is None
+
+    thief = threading.Thread(target=take_over)
+    thief.start()
+    with pytest.raises(LeaseLostError) as err:
+        run(plan, store)
+    thief.join()
+    assert "another run took it over" in str(err.value)
+    records = store.records("t")
+    assert records["a"].status.value == "applied"       # finished and journaled
+    assert "b" not in records and "c" not in records    # never started: no intent
+    assert store.runs("t")[0].status == "aborted"
+    other.close()
+
+
 class SlowDriver(Driver):
     """A driver that ignores its deadline, to prove the executor's own wait is bounded."""
 
