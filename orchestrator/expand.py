@@ -15,10 +15,10 @@ from typing import Any
 
 import msgspec
 
-from orchestrator import model
+from orchestrator import model, secrets
 from orchestrator.components import ExpandError, Instance, Registry, StepDraft
 from orchestrator.components.interpolate import interpolate
-from orchestrator.errors import SourceError, SourceErrors
+from orchestrator.errors import Location, SourceError, SourceErrors
 from orchestrator.graph import Graph
 from orchestrator.loader import Loaded, Node, condition_holds
 from orchestrator.step import Step
@@ -308,9 +308,28 @@ def _instances(loaded: Loaded, registry: Registry, comp: model.Component, layer:
 
 def _checked_with(with_: dict[str, Any], ctype: Any, smap: Any, path: tuple[Any, ...],
                   comp: model.Component) -> dict[str, Any]:
-    """``with:`` validated against the component type's parameters (located errors)."""
-    if ctype.params is None:
-        return with_
+    """``with:`` validated against the component type's parameters (located errors), with
+    secrets as references only (:func:`orchestrator.secrets.guard`)."""
+    checked = with_
+    if ctype.params is not None:
+        checked = _typed_with(with_, ctype, smap, path, comp)
+    guarded, literals = secrets.guard(checked)
+    if literals:
+        raise SourceErrors([literal_secret_error(smap.locate((*path, "with", *lit)))
+                            for lit in literals])
+    return dict(guarded)
+
+
+def literal_secret_error(where: Location) -> SourceError:
+    return SourceError("secrets must be references, not values", location=where,
+                       expected="env:NAME, file:PATH, or ${params.X} of a `type: secret` "
+                                "parameter", found="a literal value (not shown)",
+                       hint="move the secret into an environment variable or a file and "
+                            "reference it; it is read only when the step runs")
+
+
+def _typed_with(with_: dict[str, Any], ctype: Any, smap: Any, path: tuple[Any, ...],
+                comp: model.Component) -> dict[str, Any]:
     try:
         return dict(msgspec.to_builtins(msgspec.convert(with_, ctype.params, strict=False)))
     except msgspec.ValidationError as exc:

@@ -19,7 +19,7 @@ import msgspec
 
 from orchestrator import model
 from orchestrator.errors import Location, SourceError, SourceErrors
-from orchestrator.secrets import check_reference
+from orchestrator.secrets import check_reference, ref
 from orchestrator.source import (
     DICT_KEY,
     Document,
@@ -228,6 +228,17 @@ def resolve_parameters(profile: model.Profile, smap: SourceMap,
         if raw is None:
             errors.append(SourceError(f"parameter {name!r} has no value", location=where,
                                       hint=f"give it a default or pass -p {name}=VALUE"))
+            continue
+        if spec.type == "secret":
+            problem = check_reference(str(raw))
+            if problem:
+                src = "-p override" if name in overrides else "default"
+                errors.append(SourceError(
+                    f"secret parameter {name!r} ({src}) must be a reference", location=where,
+                    expected="env:NAME or file:PATH", found="a literal value (not shown)",
+                    hint="the value is read from the reference only when a step runs"))
+                continue
+            values[name] = ref(str(raw))
             continue
         try:
             value = _cast(raw, spec.type)

@@ -87,7 +87,10 @@ class Role(_Strict):
 
 
 class Parameter(_Strict):
-    type: Literal["str", "int", "bool", "float"] = "str"
+    """A profile parameter. ``type: secret`` holds a reference (``env:NAME``/``file:PATH``),
+    never a value: it is read when a step that uses it runs."""
+
+    type: Literal["str", "int", "bool", "float", "secret"] = "str"
     default: Scalar | None = None
     choices: list[Scalar] | None = None
     description: str = ""

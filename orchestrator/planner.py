@@ -16,11 +16,13 @@ from typing import Any
 from orchestrator import preflight
 from orchestrator.components import Registry, builtin_registry
 from orchestrator.driver import Driver, DriverRegistry
-from orchestrator.errors import CycleError, OrchError, PlanError, SourceError
-from orchestrator.expand import Desired, expand
+from orchestrator.errors import CycleError, OrchError, PlanError, SourceError, SourceErrors
+from orchestrator.expand import Desired, expand, literal_secret_error
 from orchestrator.graph import Graph
 from orchestrator.loader import Loaded
 from orchestrator.plan import Action, Change, Finding, FindingStatus, Mode, Plan, PlannedStep
+from orchestrator.secrets import guard
+from orchestrator.source import SourceMap
 from orchestrator.state.base import Record, RecordStatus, StateStore
 from orchestrator.step import EXTERNAL, Step
 
@@ -106,7 +108,11 @@ def instantiate_drivers(loaded: Loaded, names: Sequence[str],
     out: dict[str, Driver] = {}
     for name in names:
         cls = registry.load(name)
-        raw = driver_settings(loaded, name)
+        raw, literals = guard(driver_settings(loaded, name))
+        if literals:
+            raise SourceErrors([literal_secret_error(_settings_source(loaded, name, lit[0])
+                                                     .locate(("drivers", name, *lit)))
+                                for lit in literals])
         try:
             settings = msgspec.convert(raw, cls.settings_type, strict=False)
         except msgspec.ValidationError as exc:
@@ -114,10 +120,7 @@ def instantiate_drivers(loaded: Loaded, names: Sequence[str],
             key = sub[0] if sub else None
             if "unknown field" in message:
                 key = message.split("`")[1]
-            inv = loaded.inventory
-            in_inventory = inv is not None and key in inv.drivers.get(name, {})
-            smap = loaded.inventory_source if in_inventory else loaded.profile_source
-            assert smap is not None
+            smap = _settings_source(loaded, name, key)
             from orchestrator.driver import settings_description
             known = ", ".join(n for n, *_ in settings_description(cls.settings_type))
             raise SourceError(f"driver {name!r} setting: {message}",
@@ -126,6 +129,15 @@ def instantiate_drivers(loaded: Loaded, names: Sequence[str],
                               hint=f"`orch drivers` describes {name}'s settings") from None
         out[name] = cls(settings)
     return out
+
+
+def _settings_source(loaded: Loaded, driver: str, key: object) -> SourceMap:
+    """Where a driver setting was written: the inventory's value wins over the profile's."""
+    inv = loaded.inventory
+    if inv is not None and loaded.inventory_source is not None \
+            and key in inv.drivers.get(driver, {}):
+        return loaded.inventory_source
+    return loaded.profile_source
 
 
 def driver_facts(live: Mapping[str, Driver], steps: Iterable[Step]) -> list[Finding]:
@@ -310,6 +322,6 @@ def _plan_value(w: _Work, store: StateStore) -> Plan:
         state_url=store.url, parameters=dict(loaded.parameters),
         findings=tuple(w.findings),
         layers=tuple(w.desired.layers if w.desired else ()),
-        driver_settings={name: driver_settings(loaded, name)
+        driver_settings={name: guard(driver_settings(loaded, name))[0]
                          for name in _drivers_used(p.step for p in w.planned)},
     )

@@ -10,6 +10,7 @@ redactor can mask it should a driver ever echo it back.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,6 +43,52 @@ def check_reference(text: str) -> str | None:
 def ref(text: str) -> dict[str, str]:
     """The form a reference takes inside step inputs, plans and state."""
     return {SECRET_KEY: text}
+
+
+def is_ref_value(value: object) -> bool:
+    """True for the ``{"$secret": REF}`` form."""
+    return isinstance(value, Mapping) and len(value) == 1 and SECRET_KEY in value
+
+
+#: keys whose values are secrets wherever they appear (driver settings, ``with:``)
+_SECRET_NAME = re.compile(r"(?:^|[_.-])(?:password|passwd|passphrase|secret|token|"
+                          r"api[_-]?key|private[_-]?key|credentials?)$", re.IGNORECASE)
+
+Path_ = tuple[str | int, ...]
+
+
+def looks_secret(key: object) -> bool:
+    return isinstance(key, str) and bool(_SECRET_NAME.search(key))
+
+
+def guard(value: Any, path: Path_ = ()) -> tuple[Any, list[Path_]]:
+    """Turn ``env:``/``file:`` references under secret-named keys (``password``,
+    ``join_token``, ``api_key`` ...) and in a Kubernetes Secret's ``data``/``stringData``
+    into the ``{"$secret": REF}`` form; return the paths where a literal value stands
+    instead, so the caller can refuse them with their location."""
+    literals: list[Path_] = []
+
+    def walk(v: Any, p: Path_, secret: bool, below_data: bool) -> Any:
+        """``secret``: a string here is a secret (its key says so); ``below_data``:
+        everything below is (a Kubernetes Secret's data)."""
+        if isinstance(v, Mapping):
+            if is_ref_value(v):
+                return dict(v)
+            # a mapping under a secret-named key is judged by its own keys (`secret: {name:
+            # creds}` names a Secret object); a Kubernetes Secret's data is secret throughout
+            data = below_data or v.get("kind") == "Secret"
+            return {k: walk(x, (*p, k), below_data or looks_secret(k),
+                            below_data or (data and k in ("data", "stringData")))
+                    for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x, (*p, i), secret, below_data) for i, x in enumerate(v)]
+        if (secret or below_data) and isinstance(v, str) and v:
+            if check_reference(v) is None:
+                return ref(v)
+            literals.append(p)
+        return v
+
+    return walk(value, path, False, False), literals
 
 
 class Secret:
@@ -103,6 +150,18 @@ def resolve_inputs(value: Any, *, base_dir: Path | None = None) -> Any:
         return {k: resolve_inputs(v, base_dir=base_dir) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [resolve_inputs(v, base_dir=base_dir) for v in value]
+    return value
+
+
+def reveal_all(value: Any) -> Any:
+    """Every :class:`Secret` inside ``value`` replaced by its value, for the one place a
+    driver hands it over (a 0600 file, a request body); never for logs or outputs."""
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, Mapping):
+        return {k: reveal_all(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [reveal_all(v) for v in value]
     return value
 
 

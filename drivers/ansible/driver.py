@@ -18,21 +18,10 @@ from drivers.ansible.settings import AnsibleSettings
 from orchestrator.driver import ApplyRequest, ApplyResult, Driver
 from orchestrator.errors import PermanentError, StepTimeoutError, TransientError
 from orchestrator.plan import Action
-from orchestrator.secrets import Secret, redact
+from orchestrator.secrets import Secret, redact, reveal_all
 
 REPO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 KIND = "ansible.playbook"
-
-
-def reveal_all(value: Any) -> Any:
-    """Secrets inside extra vars become their values (they go to a 0600 file only)."""
-    if isinstance(value, Secret):
-        return value.reveal()
-    if isinstance(value, Mapping):
-        return {k: reveal_all(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [reveal_all(v) for v in value]
-    return value
 
 
 def _private_file(path: Path, text: str) -> Path:

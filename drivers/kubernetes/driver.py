@@ -31,6 +31,7 @@ from drivers.kubernetes.wait import wait_for
 from orchestrator.driver import ApplyRequest, ApplyResult, Driver, Observed
 from orchestrator.errors import NotSupportedError, PermanentError, StepTimeoutError
 from orchestrator.plan import Action
+from orchestrator.secrets import reveal_all
 from orchestrator.step import Step
 
 
@@ -100,7 +101,8 @@ class KubernetesDriver(Driver):
                                                                  cluster.endpoint)]
             self.remove(cluster, refs, request)
             return ApplyResult({})
-        objects = self.desired(step.kind, inputs, cluster.endpoint)
+        # secret references (a Secret's stringData) are revealed into the request body only
+        objects = self.desired(step.kind, reveal_all(inputs), cluster.endpoint)
         namespace = str(inputs.get("namespace") or "")
         applied = []
         for obj in objects:

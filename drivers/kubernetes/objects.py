@@ -14,6 +14,7 @@ from typing import Any
 
 from drivers.kubernetes.connection import Cluster
 from drivers.kubernetes.errors import translate
+from orchestrator.secrets import is_ref_value
 
 Ref = dict[str, str]
 
@@ -130,7 +131,7 @@ def delete_object(cluster: Cluster, ref: Mapping[str, str]) -> bool:
 
 def _leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
     """(path, value) of each leaf; keys may hold dots (label keys), so paths are tuples."""
-    if isinstance(value, Mapping) and value:
+    if isinstance(value, Mapping) and value and not is_ref_value(value):
         for key, sub in value.items():
             yield from _leaves(sub, (*path, str(key)))
     else:
@@ -157,7 +158,9 @@ def drift(applied: Mapping[str, Any], live: Mapping[str, Any]) -> list[str]:
     """
     out = []
     for path, want in _leaves(applied):
-        if path in _IGNORED:
+        # stringData is write-only (the server folds it into data); a secret reference's
+        # value is never read back to compare
+        if path in _IGNORED or path[:1] == ("stringData",) or is_ref_value(want):
             continue
         have = _at(live, path)
         shown = ".".join(path)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import re
 import shlex
 import socket
 import threading
@@ -108,9 +110,15 @@ class SshDriver(Driver):
             self._sessions[key] = fresh
         return fresh
 
-    def _run(self, request: ApplyRequest, target: SshTarget, command: str) -> CommandResult:
-        result = self.session(target).run(command, deadline=request.deadline,
-                                          cancelled=request.cancelled)
+    def _run(self, request: ApplyRequest, target: SshTarget, command: str, *,
+             as_step: bool = False) -> CommandResult:
+        """Run ``command``; ``as_step`` applies the step's ``sudo`` and ``env``."""
+        remote, stdin = (command, b"")
+        if as_step:
+            remote, stdin = wrap_command(command, request.inputs.get("env") or {},
+                                         bool(request.inputs.get("sudo")), target)
+        result = self.session(target).run(remote, deadline=request.deadline,
+                                          cancelled=request.cancelled, stdin=stdin)
         request.log.info("ssh command", command=_shown(command),
                          exit_status=result.exit_status, seconds=round(result.duration, 2))
         return result
@@ -188,7 +196,7 @@ class SshDriver(Driver):
                                      endpoint=target.endpoint, operation="ssh.command")
         stdout = ""
         for index, command in enumerate(commands, 1):
-            result = self._run(request, target, command)
+            result = self._run(request, target, command, as_step=True)
             if result.exit_status != 0:
                 where = f"command {index} of {len(commands)}" if len(commands) > 1 \
                     else "command"
@@ -204,10 +212,11 @@ class SshDriver(Driver):
         """Why the commands need not run (empty: they must)."""
         creates = request.inputs.get("creates")
         test = f"test -e {shlex.quote(str(creates))}"
-        if creates and self._run(request, target, test).exit_status == 0:
+        if creates and self._run(request, target, test, as_step=True).exit_status == 0:
             return f"{creates} exists"
         unless = request.inputs.get("unless")
-        if unless and self._run(request, target, _command_text(unless)).exit_status == 0:
+        if unless and self._run(request, target, _command_text(unless),
+                                as_step=True).exit_status == 0:
             return f"`{_shown(_command_text(unless))}` succeeded"
         return ""
 
@@ -239,12 +248,36 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _outputs(stdout: str, count: int) -> dict[str, Any]:
-    clean = redact(stdout)
-    first = clean.strip().splitlines()[0] if clean.strip() else ""
+    """What the state keeps of a command's output: not the text, which may carry what
+    the command made (`kubeadm token create`, `lxc cluster add` print join tokens), only
+    enough to tell whether it changed."""
     return {
         "exit_status": 0,
         "commands": count,
         "stdout_sha256": hashlib.sha256(stdout.encode()).hexdigest()[:16],
         "stdout_lines": len(stdout.splitlines()),
-        "stdout_first_line": first[:200],
     }
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def wrap_command(command: str, env: Mapping[str, Any], sudo: bool,
+                 target: SshTarget) -> tuple[str, bytes]:
+    """The remote command line and its stdin for a step's ``command`` with ``env`` and
+    ``sudo``. Values travel base64-encoded on stdin, read by the remote shell into its
+    environment: never on a command line (``ps``), in a log or in the state."""
+    if not env and not sudo:
+        return command, b""
+    lines, data = [], []
+    for name in sorted(env):
+        if not _ENV_NAME.fullmatch(name):
+            raise PermanentError(f"env name {name!r} is not a shell variable name",
+                                 endpoint=target.endpoint, operation="ssh.command")
+        lines.append(f'IFS= read -r {name} || exit 97; '
+                     f'{name}=$(printf %s "${name}" | base64 -d) || exit 97; export {name}')
+        value = _command_text(env[name]).encode()
+        data.append(base64.b64encode(value) + b"\n")
+    script = "\n".join([*lines, command])
+    remote = f"{'sudo -n ' if sudo else ''}sh -c {shlex.quote(script)}"
+    return remote, b"".join(data)

@@ -82,8 +82,9 @@ class SshSession:
         return bool(transport is not None and transport.is_active())
 
     def run(self, command: str, *, deadline: float,
-            cancelled: threading.Event | None = None) -> CommandResult:
-        """Run ``command``; raises StepTimeoutError at the deadline (the channel is closed)."""
+            cancelled: threading.Event | None = None, stdin: bytes = b"") -> CommandResult:
+        """Run ``command`` with ``stdin`` (then end of file) as its input; raises
+        StepTimeoutError at the deadline (the channel is closed)."""
         import paramiko
 
         start = time.monotonic()
@@ -92,6 +93,9 @@ class SshSession:
             chan = self.client.get_transport().open_session(
                 timeout=max(deadline - start, 0.1))
             chan.exec_command(command)
+            if stdin:
+                chan.sendall(stdin)
+            chan.shutdown_write()
             while True:
                 while chan.recv_ready():
                     self._keep(out, chan.recv(65536))

@@ -241,6 +241,9 @@ class CommandParams(_P):
     creates: Annotated[str, D(description="skip when this path exists on the host")] = ""
     unless: Annotated[str, D(description="skip when this command succeeds")] = ""
     sudo: Annotated[bool, D(description="run through sudo")] = False
+    env: Annotated[dict[str, Any], D(
+        description="environment for the commands and `unless`; values may be secret "
+                    "references, sent over the session's stdin, never on a command line")] = {}
 
 
 @_register("ssh.command", "Run commands on a node over SSH (guarded for idempotence)",
@@ -411,7 +414,7 @@ class FakeParams(_P):
     endpoint: Annotated[str, D(description="endpoint key for concurrency limits")] = ""
     track: Annotated[bool, D(description="record concurrency per endpoint")] = False
     value: Annotated[Any, D(description="any value (changing it changes the step)")] = None
-    secret: Annotated[str, D(description="a secret reference the step receives")] = ""
+    secret: Annotated[Any, D(description="a secret reference the step receives")] = ""
     leak: Annotated[bool, D(description="echo the secret in a failure (redaction tests)")] \
         = False
 
@@ -419,8 +422,6 @@ class FakeParams(_P):
 @_register("fake.step", "A simulated step (tests and benchmarks)", FakeParams, "any", ("fake",))
 def _fake(inst: Instance) -> list[StepDraft]:
     p = _params(inst)
-    if p.get("secret"):
-        p["secret"] = {"$secret": p["secret"]}
     if inst.node is not None and inst.node.host.address:
         p.setdefault("address", inst.node.host.address)
     return [StepDraft("fake.step", "fake", p, endpoint=p.get("endpoint") or None)]

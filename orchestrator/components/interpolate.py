@@ -8,7 +8,8 @@ list), ``${nodes.ROLE.names}``, ``${nodes.ROLE.count}``.
 A string that is exactly one reference keeps the referenced value's type. Inside a longer
 string a list is joined with spaces, or with what ``|join(SEP)`` says
 (``${nodes.mon.addresses|join(',')}``). ``$${`` stands for a literal ``${`` (shell variables in
-commands: ``echo $${HOME}``).
+commands: ``echo $${HOME}``). A ``type: secret`` parameter is a reference, so it can only be a
+whole value (``env: {TOKEN: "${params.join_token}"}``), never part of a string.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.components import ExpandError, Instance
+from orchestrator.secrets import is_ref_value
 
 _REF = re.compile(r"(?<!\$)\$\{([^}]+)\}")
 _JOIN = re.compile(r"^(?P<ref>[^|]+)\|\s*join\((?P<q>['\"])(?P<sep>.*)(?P=q)\)$")
@@ -46,6 +48,12 @@ def _resolve(ref: str, inst: Instance, path: tuple[str | int, ...], *, in_text: 
     if m:
         ref, sep = m.group("ref").strip(), m.group("sep")
     value = _lookup(ref, inst, path)
+    if in_text and is_ref_value(value):
+        raise ExpandError(f"${{{ref}}} is a secret: it can only be a whole value",
+                          field_path=path,
+                          hint="pass it where the step reads it when it runs: `env:` of "
+                               "ssh.command (then \"$NAME\" in the command), `vars:` of "
+                               "ansible.playbook")
     if isinstance(value, list) and (in_text or m):
         return sep.join(str(v) for v in value)
     return value

@@ -179,3 +179,86 @@ def test_driver_settings_are_validated_before_planning_and_located(tmp_path):
     with pytest.raises(SourceError) as err:
         make_plan(load(write(tmp_path / "p.yaml", text)), open_store(str(tmp_path / "s.db")))
     assert err.value.location.line == 20 and "storre" in str(err.value)
+
+
+# -- secrets written anywhere else ----------------------------------------------------
+def _plan_error(tmp_path, profile_text, inventory_text=None):
+    from orchestrator.planner import make_plan
+    from orchestrator.state import open_store
+    p = write(tmp_path / "p.yaml", profile_text)
+    inv = write(tmp_path / "i.yaml", inventory_text) if inventory_text else None
+    with pytest.raises((SourceError, SourceErrors)) as err:
+        make_plan(load(p, inv), open_store(str(tmp_path / "s.db"), create=False))
+    return errors_of(err.value)
+
+
+def test_a_literal_password_in_driver_settings_is_refused_where_it_was_written(tmp_path):
+    # the check runs before the driver's own settings are validated, at any depth
+    text = PROFILE.replace("type: fake.step", "type: fake.step\n        with: {value: 1}") + (
+        "drivers:\n  fake:\n    store: x\n    auth: {username: admin, password: hunter2}\n")
+    errs = _plan_error(tmp_path, text)
+    assert [(e.location.line, e.location.column) for e in errs] == [(22, 39)]
+    assert "secrets must be references" in str(errs[0]) and "hunter2" not in errs[0].render()
+    inventory = """
+apiVersion: orch/v1
+kind: Inventory
+metadata: {name: lab}
+drivers:
+  fake: {api_token: "s3cr3t-token"}
+hosts:
+  - {name: a, address: 192.0.2.1}
+  - {name: b, address: 192.0.2.2}
+  - {name: c, address: 192.0.2.3}
+"""
+    errs = _plan_error(tmp_path, PROFILE, inventory)
+    assert str(errs[0].location) == f"{tmp_path / 'i.yaml'}:5:21"
+
+
+def test_literal_secrets_in_with_are_refused_and_references_kept(tmp_path):
+    from orchestrator.components import builtin_registry
+    from orchestrator.expand import expand
+    text = PROFILE.replace("        on: pve\n", """        on: pve
+      - name: secret-object
+        type: kubernetes.manifest
+        with:
+          manifest:
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: creds}
+            stringData: {user: admin, key: not-a-reference}
+      - name: playbook
+        type: fake.step
+        on: pve
+        with:
+          value: {admin_password: hunter2, join_token: "env:JOIN_TOKEN", secret: {name: ok}}
+""")
+    errs = _plan_error(tmp_path, text)
+    assert sorted(e.location.line for e in errs) == [25, 25, 30]
+    assert not any("hunter2" in e.render() or "not-a-reference" in e.render() for e in errs)
+    fixed = text.replace("user: admin, key: not-a-reference", "key: file:/etc/creds") \
+                .replace("admin_password: hunter2, ", "")
+    desired = expand(load(write(tmp_path / "p.yaml", fixed)), builtin_registry())
+    pb = desired.steps["pve-1/playbook"].inputs["value"]
+    assert pb["join_token"] == {"$secret": "env:JOIN_TOKEN"} and pb["secret"] == {"name": "ok"}
+    manifest = desired.steps["secret-object"].inputs["manifest"]
+    assert manifest["stringData"] == {"key": {"$secret": "file:/etc/creds"}}
+
+
+def test_secret_parameters_hold_references_whole_values_only(tmp_path):
+    from orchestrator.components import builtin_registry
+    from orchestrator.expand import expand
+    base = PROFILE.replace("parameters:\n", "parameters:\n  token: {type: secret, default: "
+                                            "\"env:JOIN_TOKEN\"}\n")
+    whole = base.replace("        on: pve\n", "        on: pve\n        with: {secret: "
+                                                "\"${params.token}\"}\n")
+    desired = expand(load(write(tmp_path / "p.yaml", whole)), builtin_registry())
+    assert desired.steps["pve-1/power"].inputs["secret"] == {"$secret": "env:JOIN_TOKEN"}
+    [e] = load_error(tmp_path, base, overrides={"token": "plain-value-7"})
+    assert "must be a reference" in str(e) and "plain-value-7" not in e.render()
+    inside = base.replace("        on: pve\n", "        on: pve\n        with: {value: "
+                                                "\"--token ${params.token}\"}\n")
+    with pytest.raises(SourceErrors) as err:
+        expand(load(write(tmp_path / "p.yaml", inside)), builtin_registry())
+    [e] = err.value.errors
+    assert "is a secret: it can only be a whole value" in str(e)
+    assert (e.location.line, e.location.column) == (19, 23)

@@ -15,7 +15,9 @@ def test_no_secret_value_in_anything_a_run_writes(tmp_path):
     profile = write_profile(tmp_path, [
         fake("uses-env", on="node", secret="env:ORCH_TEST_SECRET"),
         fake("uses-file", on="node", secret=f"file:{key_file}"),
+        fake("uses-param", on="node", secret="${params.token}"),
         fake("leaks", secret="env:ORCH_TEST_SECRET", fail="permanent", leak=True)],
+        parameters={"token": {"type": "secret", "default": "env:ORCH_TEST_SECRET"}},
         drivers={"fake": {"store": str(tmp_path / "fake.json")}})
     inventory = write(tmp_path / "inv.yaml", f"""
         apiVersion: orch/v1

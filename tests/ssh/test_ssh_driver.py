@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import hashlib
 import subprocess
 import threading
 import time
@@ -15,6 +17,12 @@ from drivers.ssh import SshDriver, SshSettings
 from orchestrator.errors import PermanentError, StepTimeoutError, TransientError
 from orchestrator.plan import Action
 from orchestrator.secrets import resolve
+from tests.conftest import require_service
+
+
+def digest(stdout: str) -> str:
+    """The digest the driver keeps of a command's output (it keeps no text)."""
+    return hashlib.sha256(stdout.encode()).hexdigest()[:16]
 
 
 def fingerprint_of(pub: Path) -> str:
@@ -74,9 +82,9 @@ def test_commands_run_in_order_and_report_exit_status_and_a_stdout_digest(
                                        "commands": ["echo first", "echo second; id -un"]})
     out = result.outputs
     assert out["exit_status"] == 0 and out["commands"] == 2
-    assert out["stdout_first_line"] == "first"
+    assert out["stdout_sha256"] == digest(f"first\nsecond\n{getpass.getuser()}\n")
     assert out["stdout_lines"] == 3
-    assert len(out["stdout_sha256"]) == 16
+    assert "stdout" not in out and all("first" not in str(v) for v in out.values())
 
 
 def test_a_failing_command_is_permanent_and_shows_the_tail_of_stderr(
@@ -133,13 +141,13 @@ def test_a_file_reference_to_the_key_resolves_to_key_text(sshd: Sshd, run: Runne
     key = resolve(f"file:{sshd.client_key}")
     result = run.apply("ssh.command", {"host": sshd.host(private_key=key),
                                        "command": "echo via-secret"})
-    assert result.outputs["stdout_first_line"] == "via-secret"
+    assert result.outputs["stdout_sha256"] == digest("via-secret\n")
 
 
 def test_a_key_path_is_accepted_too(sshd: Sshd, run: Runner) -> None:
     result = run.apply("ssh.command", {"host": sshd.host(private_key=str(sshd.client_key)),
                                        "command": "echo via-path"})
-    assert result.outputs["stdout_first_line"] == "via-path"
+    assert result.outputs["stdout_sha256"] == digest("via-path\n")
 
 
 # -- host keys ----------------------------------------------------------------------
@@ -206,7 +214,7 @@ def test_password_login_works_and_the_password_never_shows(
     result = run.apply("ssh.command", {"host": sshd.host(user=user, private_key=None,
                                                          password=secret),
                                        "command": "id -un"})
-    assert result.outputs["stdout_first_line"] == user
+    assert result.outputs["stdout_sha256"] == digest(f"{user}\n")
     wrong = _secret(password + "-wrong")
     with pytest.raises(PermanentError) as info:
         run.apply("ssh.command", {"host": sshd.host(user=user, private_key=None,
@@ -229,3 +237,55 @@ def test_read_reports_commands_as_present(driver: SshDriver) -> None:
     step = Step(id="x", kind="ssh.command", driver="ssh", component="c", layer="os")
     observed = driver.read(step, {"exit_status": 0})
     assert observed.exists and observed.outputs == {"exit_status": 0}
+
+
+# -- env and sudo -------------------------------------------------------------------
+def _cmdlines() -> str:
+    out = []
+    for proc in Path("/proc").iterdir():
+        try:
+            out.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return "\n".join(out)
+
+
+def test_env_secrets_reach_the_command_but_no_command_line_log_or_output(
+        sshd: Sshd, run: Runner, tmp_path: Path) -> None:
+    token = "abcdef.0123456789abcdef"
+    multi = "line one\nline 'two' $HOME \"three\""
+    seen = tmp_path / "seen"
+    results: list[object] = []
+
+    def apply() -> None:
+        results.append(run.apply("ssh.command", {
+            "host": sshd.host(), "timeout": 30,
+            "env": {"JOIN_TOKEN": _secret(token), "MULTI": _secret(multi), "PLAIN": 42},
+            "unless": 'test "$JOIN_TOKEN" = never',
+            "command": f'printf "%s|%s|%s" "$JOIN_TOKEN" "$MULTI" "$PLAIN" > {seen}; sleep 2'}))
+
+    worker = threading.Thread(target=apply)
+    worker.start()
+    while not seen.exists() and worker.is_alive():
+        time.sleep(0.05)
+    processes = _cmdlines()           # while the remote shell is still running
+    worker.join()
+    assert seen.read_text() == f"{token}|{multi}|42"
+    assert token not in processes and "line one" not in processes
+    captured = "\n".join([run.log.text, *run.reports, str(results)])
+    assert token not in captured and "line one" not in captured
+
+
+def test_an_env_name_that_is_no_shell_variable_is_refused(sshd: Sshd, run: Runner) -> None:
+    with pytest.raises(PermanentError, match="not a shell variable name"):
+        run.apply("ssh.command", {"host": sshd.host(), "command": "true",
+                                  "env": {"BAD-NAME": "x"}})
+
+
+def test_sudo_runs_the_command_through_sudo(sshd: Sshd, run: Runner, tmp_path: Path) -> None:
+    if not Path("/usr/bin/sudo").exists():
+        require_service("sudo is not installed on this host (.ci/apt-packages.txt has it)")
+    marker = tmp_path / "sudo-env"
+    run.apply("ssh.command", {"host": sshd.host(), "sudo": True,
+                              "command": f"printf %s \"$SUDO_USER:$(id -u)\" > {marker}"})
+    assert marker.read_text() == f"{getpass.getuser()}:0"
