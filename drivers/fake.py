@@ -99,19 +99,20 @@ class FakeDriver(Driver):
     def _update(self, fn: Any) -> Any:
         if not self.settings.store:
             return None
+        # Writers take a lock file; the store itself is replaced whole, so a reader in
+        # another process (a test watching a run it will kill) never sees half of it.
         path = Path(self.settings.store)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+", encoding="utf-8") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            fh.seek(0)
-            text = fh.read()
-            data = json.loads(text) if text.strip() else {}
+        with open(path.with_name(path.name + ".lock"), "a", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            data = self._load()
             result = fn(data)
-            fh.seek(0)
-            fh.truncate()
-            fh.write(json.dumps(data, sort_keys=True))
-            fh.flush()
-            os.fsync(fh.fileno())
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(data, sort_keys=True))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
             return result
 
     def _load(self) -> dict[str, Any]:

@@ -27,9 +27,11 @@ def chain_profile(tmp_path, fake_store, n=6, width=4, duration=0.25):
 
 
 def applied(fake_store):
-    if not fake_store.exists() or not fake_store.read_text().strip():
+    """The steps the fake driver has applied (the store is replaced whole, never torn)."""
+    try:
+        return json.loads(fake_store.read_text()).get("applied", [])
+    except FileNotFoundError:
         return []
-    return json.loads(fake_store.read_text()).get("applied", [])
 
 
 @pytest.mark.slow
