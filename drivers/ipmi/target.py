@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.errors import PermanentError
@@ -17,7 +17,7 @@ class IpmiTarget:
     host: str
     port: int
     username: str
-    password: str
+    password: str = field(repr=False)  # revealed: never in a repr, log or error
 
     @property
     def endpoint(self) -> str:

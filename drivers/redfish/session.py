@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from drivers.redfish.settings import RedfishSettings
@@ -27,7 +27,7 @@ class BmcTarget:
     endpoint: str
     system: str
     username: str
-    password: str
+    password: str = field(repr=False)  # revealed: never in a repr, log or error
     verify: bool | str
 
     @classmethod

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
+import signal
 import socket
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -88,6 +91,48 @@ def test_bmc_going_away_mid_operation_is_transient(bmc_lab: Any, domain_a: Any,
     assert "connection refused" in str(error)  # what the last attempt met
     assert proxy.count("POST") == 1 and seconds < LIMIT
     assert not domain_a.active(), "the reset never reached the BMC"
+
+
+def test_the_real_emulator_frozen_is_transient_and_bounded(
+        bmc_lab: Any, domain_a: Any, password: Secret, caplog: Any, capsys: Any) -> None:
+    """sushy-emulator itself stopped with SIGSTOP: the kernel still accepts connections, the
+    process never answers (a wedged BMC web server)."""
+    pid = int((Path(bmc_lab.state_dir) / "sushy.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        error, seconds, log = _classify(bmc_lab.redfish_endpoint, domain_a.name, password,
+                                        caplog, capsys)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert isinstance(error, TransientError) and "timed out" in str(error)
+    assert _retries(log) == 2 and seconds < LIMIT
+
+
+def test_the_real_emulator_killed_mid_operation_is_transient(
+        domains: Any, domain_a: Any, caplog: Any, capsys: Any,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A second, private sushy-emulator is SIGKILLed while the driver waits for a graceful
+    shutdown the diskless guest ignores: the next reads meet a refused connection."""
+    from lab import bmc
+
+    state = tmp_path_factory.mktemp("doomed-bmc")
+    lab = bmc.start([domain_a.name], state)
+    try:
+        own = Secret(lab.password_ref, Path(lab.password_file).read_text().strip())
+        apply_step(RedfishDriver(BOUNDED), "redfish.power",
+                   {**host_inputs("redfish", lab.redfish_endpoint, own, domain_a.name),
+                    "state": "on"})
+        pid = int((Path(lab.state_dir) / "sushy.pid").read_text())
+        killer = threading.Timer(2.0, os.kill, (pid, signal.SIGKILL))
+        killer.start()
+        error, seconds, _log = _classify(lab.redfish_endpoint, domain_a.name, own, caplog,
+                                         capsys, state="graceful-off", graceful_timeout=60)
+        killer.join()
+    finally:
+        bmc.stop(state)
+    assert isinstance(error, TransientError) and "connection refused" in str(error)
+    assert 2.0 <= seconds < 2.0 + LIMIT
+    assert domain_a.active(), "the guest ignored ACPI: only the BMC went away"
 
 
 def test_server_errors_are_transient_and_retried_a_bounded_number_of_times(
@@ -170,3 +215,15 @@ def test_retry_waits_use_the_injected_sleep(password: Secret) -> None:
     assert len(waits) == 4 and all(0 < w <= 30 for w in waits)
     assert waits[-1] > waits[0], "waits grow exponentially"
     assert elapsed[0] < 2, "no real time was spent waiting"
+
+
+def test_a_bmc_target_holding_the_revealed_password_never_shows_it() -> None:
+    from drivers.ipmi.target import IpmiTarget
+    from drivers.redfish.session import BmcTarget
+
+    secret = Secret("env:BMC_PW", "Rev3aled-pa55")
+    redfish = BmcTarget.from_inputs(host_inputs("redfish", "http://127.0.0.1:1", secret, "s"))
+    ipmi = IpmiTarget.from_inputs(host_inputs("ipmi", "127.0.0.1:623", secret))
+    for target in (redfish, ipmi):
+        assert target.password == "Rev3aled-pa55"
+        assert "Rev3aled" not in repr(target) and "Rev3aled" not in str(target)

@@ -112,6 +112,7 @@ def test_profile93_nodes_installed_by_virtual_media_then_plan_shows_proxmox_and_
         code, _out, lines = orch("apply", *common, "--target", TARGET, "--auto-approve",
                                  timeout=APPLY_TIMEOUT)
         wall = time.monotonic() - started
+        apply_lines = lines
         print(f"\n[p93] orch apply --target {TARGET}: exit {code} in {wall:.1f} s")
         for line in lines:
             if re.search(r"\[\s*\d+/\d+\]|Apply|FAILED|skipped", line):
@@ -150,3 +151,13 @@ def test_profile93_nodes_installed_by_virtual_media_then_plan_shows_proxmox_and_
             print("[p93] OS-layer steps the plan does not call no-op:")
             for text in drifted:
                 print(f"[p93]   {text}")
+
+        # The BMC password went through every Redfish step: it must be nowhere a run wrote.
+        password = Path(lab.bmc.password_file).read_text().strip()
+        assert len(password) >= 12
+        written = [tmp_path / "p93.db", *tmp_path.glob("p93.db-*")]
+        for path in written:
+            if path.exists():
+                assert password.encode() not in path.read_bytes(), path
+        assert password not in out
+        assert not any(password in line for line in [*apply_lines, *lines])
