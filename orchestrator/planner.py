@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,8 +62,7 @@ def make_plan(loaded: Loaded, store: StateStore, options: PlanOptions | None = N
     live = instantiate_drivers(loaded, _drivers_used(w.desired.steps.values()), drivers)
     w.records = store.records(loaded.profile.metadata.name)         # what orch recorded
     if w.options.refresh:
-        w.findings += driver_facts(live, w.desired.steps.values())  # e.g. KVM usable?
-        w.observed = read_observed(live, w.records, w.desired.steps, w.findings)  # drift
+        w.observed = observe(live, w.records, w.desired.steps, w.findings)  # facts, drift
     w.planned = diff(w.desired, w.records, w.observed, w.options.mode)
     w.planned = select(w.planned, w.options.targets, w.options.excludes)
     w.planned = order(w.planned, w.desired)
@@ -140,41 +140,87 @@ def _settings_source(loaded: Loaded, driver: str, key: object) -> SourceMap:
     return loaded.profile_source
 
 
-def driver_facts(live: Mapping[str, Driver], steps: Iterable[Step]) -> list[Finding]:
-    by_driver: dict[str, list[Step]] = {}
-    for s in steps:
-        by_driver.setdefault(s.driver, []).append(s)
-    out: list[Finding] = []
-    for name, driver in live.items():
-        try:
-            out.extend(driver.facts(by_driver.get(name, [])))
-        except OrchError as exc:
-            out.append(Finding(f"{name} facts", FindingStatus.WARN, str(exc), name))
-    return out
+#: seconds every driver together may take to answer planning's reads (facts, observed
+#: state); a driver still busy then (an unreachable remote libvirt, a wedged BMC) is
+#: reported and the plan goes on without what it would have said
+OBSERVE_SECONDS = 90.0
 
 
-def read_observed(live: Mapping[str, Driver], records: Mapping[str, Record],
-                  desired: Mapping[str, Step],
-                  findings: list[Finding]) -> dict[str, tuple[bool, Mapping[str, str]]]:
-    """Ask drivers what exists for applied records. A record whose fingerprint matches its
-    desired step is read through the desired step (the same inputs, no decoding)."""
+def observe(live: Mapping[str, Driver], records: Mapping[str, Record],
+            desired: Mapping[str, Step], findings: list[Finding],
+            seconds: float | None = None) -> dict[str, tuple[bool, Mapping[str, str]]]:
+    """Each driver's facts (e.g. "KVM usable?") and observed state for the records it
+    can read, the drivers asked in parallel, all within ``seconds``. Findings come in
+    driver-name order whatever finishes first, so the plan stays deterministic."""
+    import threading
+
+    limit = OBSERVE_SECONDS if seconds is None else seconds
+    steps_of: dict[str, list[Step]] = {}
+    for s in desired.values():
+        steps_of.setdefault(s.driver, []).append(s)
+    to_read = applied_steps(records, desired)
+    results: dict[str, tuple[list[Finding], dict[str, tuple[bool, Mapping[str, str]]]]] = {}
+
+    def ask(name: str, driver: Driver) -> None:
+        found = driver_facts(name, driver, steps_of.get(name, []))
+        seen = read_observed(driver, to_read.get(name, []), found) if driver.can_read() \
+            else {}
+        results[name] = (found, seen)
+
+    workers = [threading.Thread(target=ask, args=item, daemon=True, name=f"observe-{item[0]}")
+               for item in live.items()]
+    for t in workers:
+        t.start()
+    deadline = time.monotonic() + limit
+    for t in workers:
+        t.join(max(0.0, deadline - time.monotonic()))
     observed: dict[str, tuple[bool, Mapping[str, str]]] = {}
-    readers = {name for name, d in live.items() if d.can_read()}
+    for name in sorted(live):
+        if name not in results:
+            findings.append(Finding(f"{name} facts", FindingStatus.WARN,
+                                    f"no answer within {limit:.0f} s: facts and observed state "
+                                    "unknown (is its endpoint reachable?)", name))
+            continue
+        found, seen = results[name]
+        findings.extend(found)
+        observed.update(seen)
+    return observed
+
+
+def applied_steps(records: Mapping[str, Record],
+                  desired: Mapping[str, Step]) -> dict[str, list[tuple[Step, Record]]]:
+    """The applied records by driver, each with the step to read it through: the desired
+    step when its fingerprint matches (the same inputs, no decoding), else the record's."""
+    out: dict[str, list[tuple[Step, Record]]] = {}
     for sid, rec in records.items():
         if rec.status is not RecordStatus.APPLIED:
             continue
         want = desired.get(sid)
         step = want if want is not None and want.fingerprint() == rec.fingerprint \
             else rec.step
-        if step.driver not in readers:
-            continue
+        out.setdefault(step.driver, []).append((step, rec))
+    return out
+
+
+def driver_facts(name: str, driver: Driver, steps: Sequence[Step]) -> list[Finding]:
+    try:
+        return list(driver.facts(steps))
+    except OrchError as exc:
+        return [Finding(f"{name} facts", FindingStatus.WARN, str(exc), name)]
+
+
+def read_observed(driver: Driver, pairs: Sequence[tuple[Step, Record]],
+                  findings: list[Finding]) -> dict[str, tuple[bool, Mapping[str, str]]]:
+    """What ``driver`` finds for each applied record: (exists, drift)."""
+    observed: dict[str, tuple[bool, Mapping[str, str]]] = {}
+    for step, rec in pairs:
         try:
-            obs = live[step.driver].read(step, rec.outputs)
+            obs = driver.read(step, rec.outputs)
         except OrchError as exc:
-            findings.append(Finding(f"read {sid}", FindingStatus.WARN,
+            findings.append(Finding(f"read {step.id}", FindingStatus.WARN,
                                     f"observed state unknown: {exc}", step.driver))
             continue
-        observed[sid] = (obs.exists, dict(obs.drift))
+        observed[step.id] = (obs.exists, dict(obs.drift))
     return observed
 
 

@@ -230,3 +230,42 @@ def test_os_install_wait_variants(tmp_path, store):
                                          "with": {"image": "http://x/i.iso", "wait": wait}}],
                              roles=roles, filename=f"{last}.yaml")
         assert plan_of(path, store).steps[-1].step.id == f"node-1/os/{last}"
+
+
+def test_a_driver_that_never_answers_does_not_hang_the_plan():
+    """An unreachable endpoint that accepts and never answers (a frozen remote libvirtd)
+    costs the plan at most the observe limit, and the plan says what it could not learn."""
+    import threading
+    import time
+
+    from orchestrator.driver import Driver
+    from orchestrator.plan import FindingStatus
+    from orchestrator.planner import observe
+
+    class Hanging(Driver):
+        name = "hanging"
+
+        def apply(self, request):
+            raise NotImplementedError
+
+        def facts(self, steps):
+            threading.Event().wait(30)
+            return []
+
+    class Answering(Driver):
+        name = "answering"
+
+        def apply(self, request):
+            raise NotImplementedError
+
+        def facts(self, steps):
+            from orchestrator.plan import Finding
+            return [Finding("accelerator", FindingStatus.OK, "KVM usable: yes", "answering")]
+
+    findings = []
+    t0 = time.monotonic()
+    observe({"hanging": Hanging(), "answering": Answering()}, {}, {}, findings, seconds=0.5)
+    assert time.monotonic() - t0 < 2
+    assert [(f.check, f.status) for f in findings] == [
+        ("accelerator", FindingStatus.OK), ("hanging facts", FindingStatus.WARN)]
+    assert "no answer within" in findings[1].detail and "unknown" in findings[1].detail

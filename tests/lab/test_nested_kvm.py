@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,6 +41,17 @@ def nested(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         assert leftovers(f"orch-{name}") == []
 
 
+def l1_console(nested: dict[str, Any]) -> str:
+    """The tail of L1's serial console (boot, kernel messages, getty): what a failure here
+    needs to be understood, printed with every failed assertion."""
+    path = Path(f"/var/log/libvirt/qemu/orch-{nested['name']}-l1-1-console.log")
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        return f"(no L1 console log: {exc})"
+    return f"\n--- L1 console ({path}), last 3000 characters:\n{text[-3000:]}"
+
+
 def _l1_has_kvm(address: str) -> bool:
     key = str(lab_keypair()[0])
     probe = subprocess.run(["ssh", "-i", key, "-o", "BatchMode=yes", "-o",
@@ -53,11 +65,11 @@ def test_plan_names_l2s_accelerator_from_what_l1_offers(nested: dict[str, Any]) 
     """Under TCG, L1's qemu64 CPU carries SVM, so L1 may offer (emulated) KVM to L2;
     whatever L1 offers, the plan's finding for L1's URI must say it."""
     result = orch("plan", str(nested["profile"]), *nested["common"], timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, result.stderr[-3000:] + l1_console(nested)
     address = nested["data"]["hosts"][0]["address"]
     remote = next((ln for ln in result.stdout.splitlines()
                    if "KVM usable:" in ln and f"qemu+ssh://root@{address}" in ln), None)
-    assert remote is not None, result.stdout
+    assert remote is not None, result.stdout + l1_console(nested)
     if _l1_has_kvm(address):
         assert "KVM usable: yes" in remote and remote.rstrip().endswith("→ KVM")
     else:
@@ -67,14 +79,14 @@ def test_plan_names_l2s_accelerator_from_what_l1_offers(nested: dict[str, Any]) 
 def test_apply_boots_l2_inside_l1(nested: dict[str, Any]) -> None:
     result = orch("apply", str(nested["profile"]), *nested["common"], "--auto-approve",
                   timeout=1500)
-    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.returncode == 0, result.stderr[-4000:] + l1_console(nested)
     assert "4 succeeded, 0 failed" in result.stderr
 
 
 def test_verify_sees_l2_running_and_its_boot_marker(nested: dict[str, Any]) -> None:
     result = orch("verify", str(nested["profile"]), "-i", str(nested["inventory"]),
                   timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr + l1_console(nested)
     assert "== 4 passed, 0 failed" in result.stdout
     assert "L2 booted (serial console marker)" in result.stdout
 
@@ -82,6 +94,6 @@ def test_verify_sees_l2_running_and_its_boot_marker(nested: dict[str, Any]) -> N
 def test_second_apply_changes_nothing(nested: dict[str, Any]) -> None:
     result = orch("apply", str(nested["profile"]), *nested["common"], "--auto-approve",
                   timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, result.stderr[-3000:] + l1_console(nested)
     assert "No changes" in result.stderr
 
