@@ -147,3 +147,33 @@ def test_profile_drivers_load(case: tuple[Path, Path]) -> None:
     registry = golden.planning_registry(strict=True)
     for name in sorted({s.driver for s in desired.steps.values() if s.driver != EXTERNAL}):
         registry.settings(name, driver_settings(loaded, name))
+
+
+# -- the seeds' configuration options, beyond the default parameters the goldens pin ----
+@pytest.mark.parametrize("mode,nodes", [
+    ("aio-sx", {"controller": 1, "worker": 0, "storage": 0}),
+    ("aio-dx", {"controller": 2, "worker": 0, "storage": 0}),
+    ("standard", {"controller": 2, "worker": 2, "storage": 2}),
+])
+def test_starlingx_mode_changes_nodes_and_ha_steps(mode: str, nodes: dict[str, int]) -> None:
+    """71: AIO-SX is one server without HA; AIO-DX adds the second controller; Standard adds
+    dedicated workers and storage nodes, each installed and unlocked."""
+    loaded = load(golden.PROFILES / "71-starlingx-telco-edge.yaml", golden.INVENTORIES[1],
+                  {"mode": mode})
+    steps = expand(loaded, builtin_registry()).steps
+    assert {role: len(loaded.nodes[role]) for role in nodes} == nodes
+    on = {s.node for s in steps.values() if s.node}
+    assert ("controller-2" in on) is (mode != "aio-sx")
+    assert any(n.startswith("worker-") for n in on) is (mode == "standard")
+    assert any(n.startswith("storage-") for n in on) is (mode == "standard")
+
+
+def test_distributed_cloud_subclouds_are_a_count_of_sites() -> None:
+    """100: every AIO-SX site is one `dcmanager subcloud add`, every AIO-DX site one more
+    with its second server PXE-booted from the first."""
+    loaded = load(golden.PROFILES / "100-starlingx-distributed-cloud.yaml", golden.INVENTORIES[1],
+                  {"sx_subclouds": "3", "dx_subclouds": "2"})
+    steps = expand(loaded, builtin_registry()).steps.values()
+    per = {c: sum(1 for s in steps if s.component == c) for c in
+           ("subcloud.add-sx", "subcloud.add-dx", "subcloud.dx-second-pxe")}
+    assert per == {"subcloud.add-sx": 3, "subcloud.add-dx": 2, "subcloud.dx-second-pxe": 2}
