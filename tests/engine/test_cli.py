@@ -81,3 +81,25 @@ def test_state_list_and_mark_done_for_external_steps(tmp_path):
     assert res.returncode == 0 and "1 succeeded" in res.stderr
     listing = run_orch("state", "list", str(profile), *state).stdout
     assert "applied  by-hand  [external]" in listing
+
+
+def test_json_logs_are_one_object_per_line_and_progress_stays_plain(tmp_path):
+    profile = write_profile(tmp_path, [fake("a", on="node"), fake("bad", fail="permanent")])
+    res = run_orch("--log-format", "json", "--log-level", "debug", "apply", str(profile),
+                   "--state", str(tmp_path / "s.db"), "--auto-approve")
+    assert res.returncode == 3
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    records = [json.loads(ln) for ln in lines if ln.startswith("{")]
+    events = {r["event"] for r in records}
+    assert {"apply started", "step failed", "apply finished"} <= events
+    assert all({"event", "level", "timestamp"} <= set(r) for r in records)
+    failed = next(r for r in records if r["event"] == "step failed")
+    assert failed["step"] == "bad" and failed["level"] == "error"
+    # without a TTY the progress is one plain line per event, never JSON mixed into one
+    assert any(ln.startswith("[") and "failed    bad" in ln for ln in lines)
+
+
+def test_a_missing_plan_file_is_an_error_not_a_traceback(tmp_path):
+    res = run_orch("apply", str(tmp_path / "nope.json"))
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "nope.json: No such file or directory" in res.stderr

@@ -250,3 +250,34 @@ def test_outputs_of_upstream_steps_reach_their_dependents(tmp_path, store):
     Executor(plan, store, DriverRegistry({"echo": Echo}), ExecOptions()).run()
     assert seen["b"] == {"a": {"mac": "52:54:00:a"}}
     assert store.records("t")["b"].outputs == {"mac": "52:54:00:b"}
+
+
+def test_lock_timeout_waits_for_the_holder_then_runs(tmp_path, store):
+    import os
+    import socket
+    import threading
+    path = write_profile(tmp_path, [fake("a")])
+    plan = plan_of(path, store)
+    other = Holder(socket.gethostname(), os.getppid(), time.time(), "run-x")  # alive
+    assert store.try_lock("t", other) is None
+    releaser = threading.Timer(0.8, store.unlock, ("t", other))
+    releaser.start()
+    t0 = time.monotonic()
+    report = run(plan, store, lock_timeout=10)
+    releaser.join()
+    assert report.ok and 0.8 <= time.monotonic() - t0 < 5
+
+
+def test_retries_stop_at_the_total_time_budget_before_the_attempts_run_out(tmp_path, store):
+    """A transient failure with attempts to spare still ends once the next wait would pass
+    the policy's total seconds (the sleeps are real here, and short)."""
+    path = write_profile(tmp_path, [fake("hopeless", fail="transient:99")],
+                         drivers={"fake": {"store": str(tmp_path / "f.json")}})
+    t0 = time.monotonic()
+    report = run(plan_of(path, store), store, sleep=time.sleep,
+                 retry=RetryPolicy(attempts=50, total_seconds=1.0, initial_wait=0.2,
+                                   max_wait=0.4))
+    elapsed = time.monotonic() - t0
+    outcome = report.outcomes["hopeless"]
+    assert outcome.status is StepStatus.FAILED
+    assert 2 <= outcome.attempts < 10 and elapsed < 2.5
