@@ -24,6 +24,10 @@ _TRANSIENT_CODES = {
 }
 # Error domains (virErrorDomain) that are about the connection itself.
 _TRANSIENT_DOMAINS = {"VIR_FROM_RPC", "VIR_FROM_REMOTE", "VIR_FROM_SSH"}
+# Internal errors that only say "not now": a storage pool refreshed while another volume
+# of it is being built or uploaded (by this run, another one, or a Redfish emulator
+# downloading virtual media), an object another job holds.
+_BUSY_MESSAGES = ("has asynchronous jobs running", "cannot acquire state change lock")
 _HINTS = {
     "VIR_ERR_XML_ERROR": "the driver produced XML libvirt rejects; check the step's inputs",
     "VIR_ERR_XML_DETAIL": "the driver produced XML libvirt rejects; check the step's inputs",
@@ -50,7 +54,8 @@ def translate(exc: Exception, *, endpoint: str, operation: str) -> DriverError:
     name = next((n for n in dir(libvirt) if n.startswith("VIR_ERR_")
                  and getattr(libvirt, n) == code), str(code))
     hint = _HINTS.get(name, "")
-    if code in _codes(_TRANSIENT_CODES) or domain in _codes(_TRANSIENT_DOMAINS):
+    busy = any(m in message for m in _BUSY_MESSAGES)
+    if code in _codes(_TRANSIENT_CODES) or domain in _codes(_TRANSIENT_DOMAINS) or busy:
         return TransientError(message, endpoint=endpoint, operation=operation, hint=hint)
     return PermanentError(f"{message} ({name})", endpoint=endpoint, operation=operation,
                           hint=hint)
@@ -65,6 +70,12 @@ def boundary(endpoint: str, operation: str) -> Iterator[None]:
         yield
     except libvirt.libvirtError as exc:
         raise translate(exc, endpoint=endpoint, operation=operation) from None
+
+
+def is_busy(exc: Exception) -> bool:
+    """True when libvirt refused because another job holds the object for now."""
+    message = exc.get_error_message() if hasattr(exc, "get_error_message") else str(exc)
+    return any(m in (message or "") for m in _BUSY_MESSAGES)
 
 
 def is_missing(exc: Exception) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.libvirt import xml
-from drivers.libvirt.connection import boundary, lookup
+from drivers.libvirt.connection import boundary, is_busy, lookup
 from orchestrator.driver import Observed
 from orchestrator.errors import PermanentError
 
@@ -50,8 +50,7 @@ def ensure(conn: Any, spec: xml.VolumeSpec, uri: str, source: Path | None) -> di
     """
     with boundary(uri, "libvirt.volume"):
         pool = _pool(conn, spec.pool, uri)
-        pool.refresh(0)
-        vol = lookup(pool.storageVolLookupByName, spec.name)
+        vol = _find(pool, spec.name)
         if vol is not None:
             return _outputs(vol)
         capacity = int(spec.capacity_gib * GIB)
@@ -78,6 +77,30 @@ def ensure(conn: Any, spec: xml.VolumeSpec, uri: str, source: Path | None) -> di
         return _outputs(vol)
 
 
+def _find(pool: Any, name: str, *, fresh: bool = False) -> Any | None:
+    """The volume. The pool is refreshed only when libvirt does not know the volume yet (a
+    file put there behind libvirt's back), or first when ``fresh`` (reading drift: a file
+    removed behind its back): a refresh fails while any volume of the pool is being built
+    or uploaded, which parallel steps do, so a busy pool is read as libvirt last saw it."""
+    if fresh:
+        _refresh_unless_busy(pool)
+    vol = lookup(pool.storageVolLookupByName, name)
+    if vol is None and not fresh:
+        _refresh_unless_busy(pool)
+        vol = lookup(pool.storageVolLookupByName, name)
+    return vol
+
+
+def _refresh_unless_busy(pool: Any) -> None:
+    import libvirt
+
+    try:
+        pool.refresh(0)
+    except libvirt.libvirtError as exc:
+        if not is_busy(exc):
+            raise
+
+
 def _upload(conn: Any, vol: Any, source: Path) -> None:
     size = source.stat().st_size
     stream = conn.newStream(0)
@@ -100,8 +123,7 @@ def delete(conn: Any, pool_name: str, name: str, uri: str) -> None:
         pool = lookup(conn.storagePoolLookupByName, pool_name)
         if pool is None:
             return
-        pool.refresh(0)
-        vol = lookup(pool.storageVolLookupByName, name)
+        vol = _find(pool, name)
         if vol is not None:
             vol.delete(0)
 
@@ -112,8 +134,7 @@ def observe(conn: Any, spec: xml.VolumeSpec, uri: str) -> Observed:
         pool = lookup(conn.storagePoolLookupByName, spec.pool)
         if pool is None:
             return Observed(exists=False)
-        pool.refresh(0)
-        vol = lookup(pool.storageVolLookupByName, spec.name)
+        vol = _find(pool, spec.name, fresh=True)
         if vol is None:
             return Observed(exists=False)
         out = _outputs(vol)

@@ -75,6 +75,44 @@ def test_network_with_another_cidr_is_not_silently_adopted(
         apply(driver, "libvirt.network", net, Action.DELETE)
 
 
+def test_volumes_made_in_parallel_while_one_uploads_all_succeed(
+        driver: LibvirtDriver, conn: Any, names: dict[str, str]) -> None:
+    """What `orch lab up` does: the base image uploads while blank disks of the same pool
+    are made beside it. libvirt refuses a pool refresh while the upload runs; the driver
+    must neither trip over that nor call it permanent."""
+    import threading
+
+    pool = {"name": names["pool"]}
+    upload = {"pool": names["pool"], "name": names["vol"] + "-base", "source": "lab"}
+    blanks = [{"pool": names["pool"], "name": f"{names['vol']}-blank{i}", "capacity_gib": 3}
+              for i in range(6)]
+    errors: list[BaseException] = []
+
+    def make(spec: dict[str, Any]) -> None:
+        try:
+            apply(driver, "libvirt.volume", spec)
+            driver.read(step_for("libvirt.volume", spec), {})
+        except BaseException as exc:  # collected: the assertion below names them
+            errors.append(exc)
+
+    try:
+        apply(driver, "libvirt.pool", pool)
+        threads = [threading.Thread(target=make, args=(spec,)) for spec in [upload, *blanks]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        assert errors == []
+        volumes = {v.name() for v in conn.storagePoolLookupByName(names["pool"])
+                   .listAllVolumes()}
+        assert volumes == {upload["name"], *(b["name"] for b in blanks)}
+    finally:
+        for spec in [upload, *blanks]:
+            apply(driver, "libvirt.volume", spec, Action.DELETE)
+        apply(driver, "libvirt.pool", pool, Action.DELETE)
+    assert leftovers(conn, names["pool"]) == []
+
+
 def test_pool_volumes_and_linked_clone_then_nothing_left(
         driver: LibvirtDriver, conn: Any, names: dict[str, str]) -> None:
     pool = {"name": names["pool"]}
