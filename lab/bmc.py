@@ -171,6 +171,38 @@ def ensure_default_pool(libvirt_uri: str) -> None:
         conn.close()
 
 
+def remove_media_copies(state_dir: Path, libvirt_uri: str = "qemu:///system") -> list[str]:
+    """Delete the copies of inserted virtual media the emulator left in the ``default``
+    pool for this lab's domains (it names them ``<iso>-<domain uuid>.img``; an eject
+    removes them, an interrupted install may not). Returns the volumes deleted."""
+    import libvirt
+
+    lab = load(state_dir)
+    if lab is None:
+        return []
+    conn = libvirt.open(libvirt_uri)
+    try:
+        uuids = []
+        for name in lab.domains:
+            try:
+                uuids.append(conn.lookupByName(name).UUIDString())
+            except libvirt.libvirtError:
+                continue  # already gone: its copies (if any) cannot be told apart
+        try:
+            pool = conn.storagePoolLookupByName(POOL_NAME)
+            pool.refresh(0)
+        except libvirt.libvirtError:
+            return []
+        gone = []
+        for vol in pool.listAllVolumes():
+            if any(u in vol.name() for u in uuids):
+                vol.delete(0)
+                gone.append(vol.name())
+        return gone
+    finally:
+        conn.close()
+
+
 def _domain_uuids(libvirt_uri: str, domains: Sequence[str]) -> list[str]:
     import libvirt
 

@@ -6,7 +6,10 @@ The rule (one guest per node of the profile, loaded without an inventory):
 * **memory** = ``memory_mib`` (512 MiB unless ``--memory-mib``), never more than the role's
   own ``memory_gib``;
 * **OS disk** = a linked clone (qcow2 overlay) of the lab image, uploaded once per lab as
-  ``base.qcow2``; the role's ``os`` disk names nothing else;
+  ``base.qcow2``; the role's ``os`` disk names nothing else. In a *bare-metal* lab
+  (``orch lab up --bare-metal``) it is a blank disk of the lab image's size instead, the
+  guest is defined powered off, and the profile's own ``os.install`` installs it through
+  the emulated BMC;
 * **data disks** = one blank :data:`DATA_DISK_GIB` GiB qcow2 per non-OS disk of the role
   (``count`` expanded, at most :data:`MAX_DATA_DISKS`), in profile order, so ``foreach:
   disks:osd`` steps find devices (``vdb``, ``vdc``, ... in that order);

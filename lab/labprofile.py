@@ -26,8 +26,14 @@ SSH_TIMEOUT = 600.0
 
 
 def lab_profile(profile_name: str, cidr: str, guests: Sequence[Guest], public_key: str,
-                *, image_source: str = "lab") -> dict[str, Any]:
-    """The lab profile for ``guests`` on ``cidr`` (a plain dict, written as YAML)."""
+                *, image_source: str = "lab", blank_os_gib: int = 0) -> dict[str, Any]:
+    """The lab profile for ``guests`` on ``cidr`` (a plain dict, written as YAML).
+
+    ``blank_os_gib`` > 0 makes a *bare-metal* lab: each guest gets a blank OS disk of that
+    size instead of a linked clone, is defined powered off with boot from disk, and nothing
+    waits for SSH: the profile's own ``os.install`` (through the emulated BMCs) puts the OS
+    there, as on a rack."""
+    bare_metal = blank_os_gib > 0
     name = lab_name(profile_name)
     roles: dict[str, Any] = {}
     for g in guests:
@@ -44,9 +50,11 @@ def lab_profile(profile_name: str, cidr: str, guests: Sequence[Guest], public_ke
     per_guest: list[dict[str, Any]] = []
     for g in guests:
         per_guest.append({"name": f"{g.node}.os-disk", "type": "libvirt.volume",
-                          "after": ["base-image"],
-                          "with": {"pool": name, "name": g.os_volume,
-                                   "backing": "base.qcow2"}})
+                          "after": ["pool"] if bare_metal else ["base-image"],
+                          "with": ({"pool": name, "name": g.os_volume,
+                                    "capacity_gib": blank_os_gib} if bare_metal else
+                                   {"pool": name, "name": g.os_volume,
+                                    "backing": "base.qcow2"})})
         disk_names = []
         for vol in g.data_disks:
             comp = f"{g.node}.disk-{vol.removeprefix(g.node + '-').removesuffix('.qcow2')}"
@@ -61,19 +69,24 @@ def lab_profile(profile_name: str, cidr: str, guests: Sequence[Guest], public_ke
                                for v in (g.os_volume, *g.data_disks)],
                      "nics": [{"network": name, "mac": n.mac} for n in g.nics],
                      "ssh_authorized_keys": [public_key], "shutdown_timeout": 10,
-                     "state": "running"}})
-    ready = [{"name": f"ssh-ready.{role}", "type": "ssh.wait", "on": role,
-              "after": [f"{g.node}.domain" for g in guests if g.role == role],
-              "with": {"timeout": SSH_TIMEOUT}} for role in roles]
+                     **({"boot": ["hd"], "state": "stopped"} if bare_metal
+                        else {"state": "running"})}})
+    ready = [] if bare_metal else [
+        {"name": f"ssh-ready.{role}", "type": "ssh.wait", "on": role,
+         "after": [f"{g.node}.domain" for g in guests if g.role == role],
+         "with": {"timeout": SSH_TIMEOUT}} for role in roles]
+    network_layer = [network, pool] if bare_metal else [network, pool, base]
+    layers = [{"name": "lab-network", "components": network_layer},
+              {"name": "lab-guests", "components": per_guest}]
+    if ready:
+        layers.append({"name": "lab-ready", "components": ready})
     return {
         "apiVersion": API_VERSION, "kind": "Profile",
         "metadata": {"name": f"lab-{name.removeprefix('orch-')}"[:63],
                      "title": f"Lab guests for profile {profile_name}", "lab": True},
         "drivers": {"libvirt": {"uri": LIBVIRT_URI}},
         "roles": roles,
-        "layers": [{"name": "lab-network", "components": [network, pool, base]},
-                   {"name": "lab-guests", "components": per_guest},
-                   {"name": "lab-ready", "components": ready}],
+        "layers": layers,
     }
 
 

@@ -76,8 +76,12 @@ def _meta(root: Path) -> dict[str, Any]:
 def up(profile: str | Path, *, params: Mapping[str, str] | None = None,
        out: str | Path | None = None, memory_mib: int = DEFAULT_MEMORY_MIB,
        max_guests: int = DEFAULT_MAX_GUESTS, bmc: bool = True,
-       image_source: str = "lab", say: Say = lambda _t: None) -> LabResult:
+       image_source: str = "lab", bare_metal: bool = False,
+       say: Say = lambda _t: None) -> LabResult:
     """Create (or resume) the lab for ``profile``; return where its inventory is.
+
+    ``bare_metal``: guests with blank OS disks, powered off behind their emulated BMCs,
+    for profiles whose own ``os.install`` steps install the OS (needs the BMCs).
 
     Raises :class:`LabError` when the profile needs more guests than ``max_guests`` or a
     step fails (the message names it; run again to resume), and the engine's errors.
@@ -96,6 +100,9 @@ def up(profile: str | Path, *, params: Mapping[str, str] | None = None,
                             f"machine has the memory ({len(nodes)} x {memory_mib} MiB)")
     if not nodes:
         raise LabError(f"profile {name} has no nodes to make guests for")
+    if bare_metal and not bmc:
+        raise LabError("a bare-metal lab needs its emulated BMCs: nothing else can power "
+                       "the guests on or install them", hint="drop --no-bmc")
     root = state_dir(name)
     meta = _meta(root)
     cidr = meta.get("cidr") or pick_cidr(name)
@@ -103,13 +110,19 @@ def up(profile: str | Path, *, params: Mapping[str, str] | None = None,
     meta.update({"profile": name, "cidr": cidr, "inventory": str(inventory_path),
                  "memory_mib": memory_mib})
     (root / "lab.json").write_text(json.dumps(meta, indent=2) + "\n")
-    if image_source == "lab":
+    blank_gib = 0
+    if bare_metal:
+        from drivers.libvirt.volume import qcow2_virtual_size
+        # room for the lab image, which the installer ISO writes onto the disk
+        blank_gib = -(-qcow2_virtual_size(build_image(progress=say)) // (1 << 30))
+    elif image_source == "lab":
         say("lab image: " + str(build_image(progress=say)))
     key, public = lab_keypair()
     guests = design(loaded, cidr, memory_mib)
     known_hosts = root / "known_hosts"
     _write_yaml(root / "lab.yaml", lab_profile(name, cidr, guests, public,
-                                               image_source=image_source))
+                                               image_source=image_source,
+                                               blank_os_gib=blank_gib))
     _write_yaml(root / "hosts.yaml", internal_inventory(name, guests, key, known_hosts))
     findings = _apply(root, destroy=False, say=say)
     bmcs: dict[str, dict[str, Any]] | None = None
@@ -218,6 +231,8 @@ def down(profile_name: str, *, say: Say = lambda _t: None) -> bool:
         shutil.rmtree(root, ignore_errors=True)
         return False
     bmc.stop(root)
+    for volume in bmc.remove_media_copies(root):
+        say(f"removed virtual media copy {volume}")
     _apply(root, destroy=True, say=say)
     inventory = _meta(root).get("inventory")
     if inventory:

@@ -66,8 +66,11 @@ def _name(profile: str) -> str:
               show_default=True,
               help="Guest image: the lab image, or the L1 variant with QEMU and libvirt "
                    "(nested labs).")
+@click.option("--bare-metal", is_flag=True,
+              help="Blank OS disks, guests powered off behind their BMCs: the profile's "
+                   "own os.install puts the OS there (Redfish virtual media, as on a rack).")
 def lab_up(profile: str, params: tuple[str, ...], out: str | None, memory_mib: int,
-           max_guests: int, no_bmc: bool, image_kind: str) -> None:
+           max_guests: int, no_bmc: bool, image_kind: str, bare_metal: bool) -> None:
     """Create (or resume) guests for PROFILE's nodes and write their inventory."""
     with errors_to_exit():
         from lab.up import up
@@ -76,12 +79,14 @@ def lab_up(profile: str, params: tuple[str, ...], out: str | None, memory_mib: i
             from lab.l1image import build_l1_image
             source = build_l1_image(progress=_say).name
         result = up(profile, params=parse_params(params), out=out, memory_mib=memory_mib,
-                    max_guests=max_guests, bmc=not no_bmc, image_source=source, say=_say)
+                    max_guests=max_guests, bmc=not no_bmc, image_source=source,
+                    bare_metal=bare_metal, say=_say)
         for g in result.guests:
             click.echo(f"{g.node:<16} {g.address:<15} {g.domain}  {g.vcpus} vCPU, "
                        f"{g.memory_mib} MiB, {len(g.data_disks)} data disk(s), "
                        f"{len(g.nics)} NIC(s)")
-        click.echo(f"Lab ready in {result.seconds:.1f} s: orch apply {profile} "
+        state = " (powered off, blank disks: the profile installs them)" if bare_metal else ""
+        click.echo(f"Lab ready in {result.seconds:.1f} s{state}: orch apply {profile} "
                    f"-i {result.inventory}")
 
 

@@ -134,27 +134,11 @@ class InstallLab:
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         return path
 
-    def persistent_xml(self, node: LabNode) -> ET.Element:
-        import libvirt
-
-        dom = self.conn.lookupByName(node.domain)
-        return ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-
     def first_boot_device(self, node: LabNode) -> str:
-        """'hd', 'cdrom' or 'network': per-device order 1 first, else <os><boot dev>."""
-        tree = self.persistent_xml(node)
-        for dev in tree.find("devices") or ():
-            boot = dev.find("boot")
-            if boot is not None and boot.get("order") == "1":
-                if dev.tag == "interface":
-                    return "network"
-                return "cdrom" if dev.get("device") == "cdrom" else "hd"
-        os_boot = tree.find("os/boot")
-        return os_boot.get("dev", "") if os_boot is not None else ""
+        return first_boot_device(self.conn, node.domain)
 
     def media_inserted(self, node: LabNode) -> list[str]:
-        return [src.get("file", "") for disk in self.persistent_xml(node).iter("disk")
-                if disk.get("device") == "cdrom" and (src := disk.find("source")) is not None]
+        return media_inserted(self.conn, node.domain)
 
     def disk_allocation(self, node: LabNode) -> int:
         import libvirt
@@ -164,6 +148,30 @@ class InstallLab:
             pool.refresh(0)
             return int(pool.storageVolLookupByName(f"{node.domain}-disk").info()[2])
         return -1
+
+
+def persistent_xml(conn: Any, domain: str) -> ET.Element:
+    import libvirt
+
+    return ET.fromstring(conn.lookupByName(domain).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+
+
+def first_boot_device(conn: Any, domain: str) -> str:
+    """'hd', 'cdrom' or 'network': per-device order 1 first, else <os><boot dev>."""
+    tree = persistent_xml(conn, domain)
+    for dev in tree.find("devices") or ():
+        boot = dev.find("boot")
+        if boot is not None and boot.get("order") == "1":
+            if dev.tag == "interface":
+                return "network"
+            return "cdrom" if dev.get("device") == "cdrom" else "hd"
+    os_boot = tree.find("os/boot")
+    return os_boot.get("dev", "") if os_boot is not None else ""
+
+
+def media_inserted(conn: Any, domain: str) -> list[str]:
+    return [src.get("file", "") for disk in persistent_xml(conn, domain).iter("disk")
+            if disk.get("device") == "cdrom" and (src := disk.find("source")) is not None]
 
 
 def image_capacity_gib() -> float:

@@ -1,10 +1,12 @@
 """Profile 93 (Proxmox VE + Ceph) in the lab up to its OS layer, through the real CLI.
 
-Three blank-disk guests behind the sushy-tools emulator; ``orch apply --target
-pve.os-install`` checks their hardware over Redfish, powers them off and installs the lab
+``orch lab up --bare-metal`` makes three blank-disk guests, powered off, behind the
+sushy-tools emulator, and writes their inventory; ``orch apply --target pve.os-install``
+with that inventory checks their hardware over Redfish, powers them off and installs the lab
 image through virtual media (the installer ISO on 127.0.0.1), then waits for SSH. testinfra
 checks each installed system; ``orch plan`` afterwards must show the Proxmox and Ceph
-layers as creates and nothing in the OS layer left to create.
+layers as creates and nothing in the OS layer left to create; ``orch lab down`` removes it
+all.
 
 Two lab adaptations, both printed by the test:
 
@@ -34,7 +36,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.install.install_support import console_tail, install_lab, installed_host
+from tests.install.install_support import first_boot_device, installed_host, media_inserted
 
 pytestmark = [pytest.mark.slow, pytest.mark.libvirt, pytest.mark.bmc]
 
@@ -100,64 +102,93 @@ def orch(*args: str, timeout: float) -> tuple[int, str, list[str]]:
     return proc.returncode, out, lines
 
 
+def console_of(domain: str, lines: int = 15) -> str:
+    try:
+        text = Path(f"/var/log/libvirt/qemu/{domain}-console.log").read_text(errors="replace")
+    except OSError as exc:
+        return f"(no console log: {exc})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def test_profile93_nodes_installed_by_virtual_media_then_plan_shows_proxmox_and_ceph(
-        conn: Any, libvirt_driver: Any, iso_url: str, tmp_path: Path) -> None:
+        conn: Any, iso_url: str, tmp_path: Path) -> None:
     profile, extra = lab_profile(tmp_path)
-    with install_lab(conn, libvirt_driver, iso_url, tmp_path, count=len(NODES),
-                     names=NODES) as lab:
-        inventory = str(lab.inventory("lab-proxmox-ceph"))
-        common = [str(profile), "-i", inventory, "--state", str(tmp_path / "p93.db"),
-                  "-p", f"debian_iso={iso_url}", *extra]
-        started = time.monotonic()
-        code, _out, lines = orch("apply", *common, "--target", TARGET, "--auto-approve",
-                                 timeout=APPLY_TIMEOUT)
-        wall = time.monotonic() - started
-        apply_lines = lines
-        print(f"\n[p93] orch apply --target {TARGET}: exit {code} in {wall:.1f} s")
-        for line in lines:
-            if re.search(r"\[\s*\d+/\d+\]|Apply|FAILED|skipped", line):
-                print(f"[p93]   {line}")
-        assert code == 0, "\n".join(lines[-30:]) + "".join(
-            f"\n--- {n.name} console:\n{console_tail(n)}" for n in lab.nodes)
+    inventory = tmp_path / "lab-proxmox-ceph.yaml"
+    code, out, lines = orch("lab", "up", str(profile), "--bare-metal", "--out", str(inventory),
+                            timeout=900)
+    print("\n[p93] orch lab up --bare-metal:\n" + out)
+    try:
+        assert code == 0, "\n".join(lines[-30:])
+        hosts = yaml.safe_load(inventory.read_text())["hosts"]
+        assert [h["name"] for h in hosts] == list(NODES)
+        assert all(not conn.lookupByName(h["libvirt"]["domain"]).isActive() for h in hosts)
+        _install_and_plan(conn, profile, extra, inventory, hosts, iso_url, tmp_path)
+    finally:
+        code, out, lines = orch("lab", "down", str(profile), timeout=600)
+        assert code == 0, "\n".join(lines[-30:])
+        assert not inventory.exists()
+        left = [d.name() for d in conn.listAllDomains() if "proxmox-ceph" in d.name()]
+        assert left == [], f"lab down left domains: {left}"
 
-        machine_ids = set()
-        for node in lab.nodes:
-            host = installed_host(node.address, lab.key_path)
-            assert 'VERSION_ID="12"' in host.file("/etc/os-release").content_string
-            assert host.check_output("findmnt -no SOURCE /").startswith("/dev/vda")
-            machine_ids.add(host.file("/etc/machine-id").content_string.strip())
-            assert lab.first_boot_device(node) == "hd"
-            assert lab.media_inserted(node) == []
-        assert len(machine_ids) == len(NODES), "clones share a machine-id"
-        assert all(re.fullmatch(r"[0-9a-f]{32}", m) for m in machine_ids)
 
-        code, out, lines = orch("plan", *common, "--format", "json", timeout=300)
-        assert code in (0, 2), "\n".join(lines[-20:])
-        plan = json.loads(out)
-        actions: dict[str, dict[str, int]] = {}
-        for step in plan["steps"]:
-            per_layer = actions.setdefault(step["layer"], {})
-            per_layer[step["action"]] = per_layer.get(step["action"], 0) + 1
-        print("[p93] orch plan after the OS layer (actions per layer):")
-        for layer, counts in actions.items():
-            print(f"[p93]   {layer:18s} {json.dumps(counts, sort_keys=True)}")
-        os_steps = [s for s in plan["steps"] if s["layer"] == OS_LAYER]
-        assert os_steps and not [s["id"] for s in os_steps if s["action"] == "create"]
-        upper = [s for s in plan["steps"] if s["layer"] in ("proxmox-ve", "ceph")]
-        assert upper and all(s["action"] == "create" for s in upper)
-        drifted = [f"{s['id']}: {s.get('reason', '')}" for s in os_steps
-                   if s["action"] != "no-op" and s["action"] != "noop"]
-        if drifted:
-            print("[p93] OS-layer steps the plan does not call no-op:")
-            for text in drifted:
-                print(f"[p93]   {text}")
+def _install_and_plan(conn: Any, profile: Path, extra: list[str], inventory: Path,
+                      hosts: list[dict[str, Any]], iso_url: str, tmp_path: Path) -> None:
+    common = [str(profile), "-i", str(inventory), "--state", str(tmp_path / "p93.db"),
+              "-p", f"debian_iso={iso_url}", *extra]
+    started = time.monotonic()
+    code, _out, lines = orch("apply", *common, "--target", TARGET, "--auto-approve",
+                             timeout=APPLY_TIMEOUT)
+    wall = time.monotonic() - started
+    apply_lines = lines
+    print(f"\n[p93] orch apply --target {TARGET}: exit {code} in {wall:.1f} s")
+    for line in lines:
+        if re.search(r"\[\s*\d+/\d+\]|Apply|FAILED|skipped", line):
+            print(f"[p93]   {line}")
+    domains = [h["libvirt"]["domain"] for h in hosts]
+    assert code == 0, "\n".join(lines[-30:]) + "".join(
+        f"\n--- {d} console:\n{console_of(d)}" for d in domains)
 
-        # The BMC password went through every Redfish step: it must be nowhere a run wrote.
-        password = Path(lab.bmc.password_file).read_text().strip()
-        assert len(password) >= 12
-        written = [tmp_path / "p93.db", *tmp_path.glob("p93.db-*")]
-        for path in written:
-            if path.exists():
-                assert password.encode() not in path.read_bytes(), path
-        assert password not in out
-        assert not any(password in line for line in [*apply_lines, *lines])
+    key = Path(hosts[0]["ssh"]["private_key"].removeprefix("file:")) if hosts[0].get("ssh") \
+        else Path(yaml.safe_load(inventory.read_text())["defaults"]["ssh"]["private_key"]
+                  .removeprefix("file:"))
+    machine_ids = set()
+    for host, domain in zip(hosts, domains, strict=True):
+        remote = installed_host(host["address"], key)
+        assert 'VERSION_ID="12"' in remote.file("/etc/os-release").content_string
+        assert remote.check_output("findmnt -no SOURCE /").startswith("/dev/vda")
+        machine_ids.add(remote.file("/etc/machine-id").content_string.strip())
+        assert first_boot_device(conn, domain) == "hd"
+        assert media_inserted(conn, domain) == []
+    assert len(machine_ids) == len(NODES), "clones share a machine-id"
+    assert all(re.fullmatch(r"[0-9a-f]{32}", m) for m in machine_ids)
+
+    code, out, lines = orch("plan", *common, "--format", "json", timeout=300)
+    assert code in (0, 2), "\n".join(lines[-20:])
+    plan = json.loads(out)
+    actions: dict[str, dict[str, int]] = {}
+    for step in plan["steps"]:
+        per_layer = actions.setdefault(step["layer"], {})
+        per_layer[step["action"]] = per_layer.get(step["action"], 0) + 1
+    print("[p93] orch plan after the OS layer (actions per layer):")
+    for layer, counts in actions.items():
+        print(f"[p93]   {layer:18s} {json.dumps(counts, sort_keys=True)}")
+    os_steps = [s for s in plan["steps"] if s["layer"] == OS_LAYER]
+    assert os_steps and not [s["id"] for s in os_steps if s["action"] == "create"]
+    upper = [s for s in plan["steps"] if s["layer"] in ("proxmox-ve", "ceph")]
+    assert upper and all(s["action"] == "create" for s in upper)
+    drifted = [f"{s['id']}: {s.get('reason', '')}" for s in os_steps
+               if s["action"] not in ("no-op", "noop")]
+    if drifted:
+        print("[p93] OS-layer steps the plan does not call no-op:")
+        for text in drifted:
+            print(f"[p93]   {text}")
+
+    # The BMC password went through every Redfish step: it must be nowhere a run wrote.
+    bmc = yaml.safe_load(inventory.read_text())["hosts"][0]["bmc"]
+    password = Path(bmc["password"].removeprefix("file:")).read_text().strip()
+    assert len(password) >= 12
+    for path in [tmp_path / "p93.db", *tmp_path.glob("p93.db-*")]:
+        if path.exists():
+            assert password.encode() not in path.read_bytes(), path
+    assert password not in out
+    assert not any(password in line for line in [*apply_lines, *lines])

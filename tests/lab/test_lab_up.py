@@ -69,7 +69,11 @@ def test_apply_configures_the_guests_with_a_playbook(lab: dict[str, Any]) -> Non
                   "--state", str(lab["state"]), "--auto-approve", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Apply complete" in result.stderr
-    assert "4 succeeded, 0 failed" in result.stderr
+    assert "8 succeeded, 0 failed" in result.stderr
+    # the bare-metal steps went through the emulated BMCs orch lab up started
+    for node in ("node-1", "node-2"):
+        assert f"succeeded {node}/hardware-check" in result.stderr
+        assert f"succeeded {node}/power-on" in result.stderr
 
 
 def test_verify_runs_the_declared_checks_on_every_guest(lab: dict[str, Any]) -> None:
