@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from orchestrator.secrets import Secret, resolve
+from tests import domainxml
 from tests.conftest import require_service
 
 LIBVIRT_URI = "qemu:///system"
@@ -132,20 +133,10 @@ class DomainView:
         return ET.fromstring(self.dom().XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
 
     def first_boot_device(self) -> str:
-        """'network', 'hd' or 'cdrom': per-device order 1 first, else <os><boot dev>."""
-        tree = self.persistent_xml()
-        for dev in tree.find("devices") or ():
-            boot = dev.find("boot")
-            if boot is not None and boot.get("order") == "1":
-                if dev.tag == "interface":
-                    return "network"
-                return "cdrom" if dev.get("device") == "cdrom" else "hd"
-        os_boot = tree.find("os/boot")
-        return os_boot.get("dev", "") if os_boot is not None else ""
+        return domainxml.first_boot_device(self.persistent_xml())
 
     def cdrom_sources(self) -> list[str]:
-        return [src.get("file", "") for disk in self.persistent_xml().iter("disk")
-                if disk.get("device") == "cdrom" and (src := disk.find("source")) is not None]
+        return domainxml.cdrom_sources(self.persistent_xml())
 
     def ensure_off(self) -> None:
         if self.active():

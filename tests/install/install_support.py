@@ -8,13 +8,14 @@ import logging
 import subprocess
 import time
 import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests import domainxml
 
 URI = "qemu:///system"
 POOL = "default"
@@ -150,28 +151,12 @@ class InstallLab:
         return -1
 
 
-def persistent_xml(conn: Any, domain: str) -> ET.Element:
-    import libvirt
-
-    return ET.fromstring(conn.lookupByName(domain).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-
-
 def first_boot_device(conn: Any, domain: str) -> str:
-    """'hd', 'cdrom' or 'network': per-device order 1 first, else <os><boot dev>."""
-    tree = persistent_xml(conn, domain)
-    for dev in tree.find("devices") or ():
-        boot = dev.find("boot")
-        if boot is not None and boot.get("order") == "1":
-            if dev.tag == "interface":
-                return "network"
-            return "cdrom" if dev.get("device") == "cdrom" else "hd"
-    os_boot = tree.find("os/boot")
-    return os_boot.get("dev", "") if os_boot is not None else ""
+    return domainxml.first_boot_device(domainxml.persistent_xml(conn, domain))
 
 
 def media_inserted(conn: Any, domain: str) -> list[str]:
-    return [src.get("file", "") for disk in persistent_xml(conn, domain).iter("disk")
-            if disk.get("device") == "cdrom" and (src := disk.find("source")) is not None]
+    return domainxml.cdrom_sources(domainxml.persistent_xml(conn, domain))
 
 
 def image_capacity_gib() -> float:
