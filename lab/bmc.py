@@ -36,6 +36,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from orchestrator.secrets import ref
+
 USERNAME = "admin"
 LOOPBACK = "127.0.0.1"
 POOL_NAME = "default"
@@ -62,7 +64,7 @@ class DomainBmc:
         endpoint, system = ((self.redfish_endpoint, self.redfish_system) if kind == "redfish"
                             else (self.ipmi_endpoint, ""))
         return {"kind": kind, "endpoint": endpoint, "system": system,
-                "username": self.username, "password": {"$secret": self.password_ref},
+                "username": self.username, "password": ref(self.password_ref),
                 "verify_tls": False, "ca_bundle": None}
 
 

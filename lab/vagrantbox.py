@@ -13,16 +13,11 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+from drivers.libvirt.volume import qcow2_virtual_size
 from lab.image import build_image
 
 BOX_NAME = "orch-lab"
 GIB = 1 << 30
-
-
-def qcow2_virtual_gib(path: Path) -> int:
-    with open(path, "rb") as fh:
-        head = fh.read(32)
-    return max(1, -(-int.from_bytes(head[24:32], "big") // GIB))
 
 
 def build_box(image: Path | None = None) -> Path:
@@ -33,7 +28,7 @@ def build_box(image: Path | None = None) -> Path:
         return box
     meta = image.with_suffix(".box-metadata.json")
     meta.write_text(json.dumps({"provider": "libvirt", "format": "qcow2",
-                                "virtual_size": qcow2_virtual_gib(image)}))
+                                "virtual_size": max(1, -(-qcow2_virtual_size(image) // GIB))}))
     tmp = box.with_suffix(".tmp")
     with tarfile.open(tmp, "w") as tar:
         tar.add(meta, arcname="metadata.json")

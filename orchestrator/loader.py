@@ -62,7 +62,7 @@ def _with_refs(d: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
     for k in keys:
         v = out.get(k)
         if isinstance(v, str) and check_reference(v) is None:
-            out[k] = {"$secret": v}
+            out[k] = ref(v)
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from orchestrator.expand import Desired, expand, literal_secret_error
 from orchestrator.graph import Graph
 from orchestrator.loader import Loaded
 from orchestrator.plan import Action, Change, Finding, FindingStatus, Mode, Plan, PlannedStep
-from orchestrator.secrets import guard
+from orchestrator.secrets import guard, is_ref_value
 from orchestrator.source import SourceMap
 from orchestrator.state.base import Record, RecordStatus, StateStore
 from orchestrator.step import EXTERNAL, Step
@@ -152,8 +153,6 @@ def observe(live: Mapping[str, Driver], records: Mapping[str, Record],
     """Each driver's facts (e.g. "KVM usable?") and observed state for the records it
     can read, the drivers asked in parallel, all within ``seconds``. Findings come in
     driver-name order whatever finishes first, so the plan stays deterministic."""
-    import threading
-
     limit = OBSERVE_SECONDS if seconds is None else seconds
     steps_of: dict[str, list[Step]] = {}
     for s in desired.values():
@@ -276,7 +275,7 @@ def _update_or_replace(step: Step, rec: Record) -> tuple[Action, list[Change]]:
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and value and not (len(value) == 1 and "$secret" in value):
+    if isinstance(value, dict) and value and not is_ref_value(value):
         out: dict[str, Any] = {}
         for k, v in value.items():
             out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))

@@ -145,7 +145,7 @@ def resolve(reference: str, *, base_dir: Path | None = None) -> Secret:
 def resolve_inputs(value: Any, *, base_dir: Path | None = None) -> Any:
     """Replace every ``{"$secret": ref}`` inside ``value`` with a resolved :class:`Secret`."""
     if isinstance(value, Mapping):
-        if len(value) == 1 and SECRET_KEY in value:
+        if is_ref_value(value):
             return resolve(value[SECRET_KEY], base_dir=base_dir)
         return {k: resolve_inputs(v, base_dir=base_dir) for k, v in value.items()}
     if isinstance(value, list | tuple):
