@@ -23,6 +23,7 @@ from orchestrator.expand import Desired, expand, literal_secret_error
 from orchestrator.graph import Graph
 from orchestrator.loader import Loaded
 from orchestrator.plan import Action, Change, Finding, FindingStatus, Mode, Plan, PlannedStep
+from orchestrator.plan_format import now_iso, orch_version
 from orchestrator.secrets import guard, is_ref_value
 from orchestrator.source import SourceMap
 from orchestrator.state.base import Record, RecordStatus, StateStore
@@ -369,4 +370,6 @@ def _plan_value(w: _Work, store: StateStore) -> Plan:
         layers=tuple(w.desired.layers if w.desired else ()),
         driver_settings={name: guard(driver_settings(loaded, name))[0]
                          for name in _drivers_used(p.step for p in w.planned)},
+        targets=tuple(w.options.targets), excludes=tuple(w.options.excludes),
+        orch_version=orch_version(), created_at=now_iso(),
     )

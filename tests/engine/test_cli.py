@@ -32,7 +32,7 @@ def test_formats_and_saved_plan_show(tmp_path):
     out = tmp_path / "plan.json"
     res = run_orch("plan", str(profile), *state, "--out", str(out), "--format", "json")
     data = json.loads(res.stdout)
-    assert data["format_version"] == 1 and len(data["steps"]) == 2
+    assert data["format_version"] == 2 and len(data["steps"]) == 2
     assert data["inputs_hash"] and data["state_hash"]
     assert json.loads(out.read_text()) == data
     assert run_orch("show", str(out)).stdout.startswith("orch plan for t")
