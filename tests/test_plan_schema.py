@@ -14,7 +14,7 @@ from orchestrator.errors import SourceError
 from orchestrator.plan import Action, Plan
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "plans"))
-import golden  # noqa: E402
+import golden
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "docs" / "plan.schema.json").read_text(encoding="utf-8"))
@@ -133,8 +133,8 @@ def test_a_reference_to_a_missing_host_is_a_clear_error():
 
 
 def test_selection_is_recorded(tmp_path):
-    from orchestrator.planner import PlanOptions, make_plan
     from orchestrator.loader import load
+    from orchestrator.planner import PlanOptions, make_plan
     from orchestrator.state import open_store
     loaded = load(golden.PROFILES / "93-proxmox-ceph.yaml", golden.INVENTORIES[0])
     store = open_store(str(tmp_path / "s.db"))

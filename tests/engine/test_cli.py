@@ -37,7 +37,7 @@ def test_formats_and_saved_plan_show(tmp_path):
     assert json.loads(out.read_text()) == data
     assert run_orch("show", str(out)).stdout.startswith("orch plan for t")
     md = run_orch("show", str(out), "--format", "markdown").stdout
-    assert md.startswith("### orch plan: `t`") and "<details>" in md
+    assert md.startswith("<!-- orch-plan:t:-") and "### orch plan: `t`" in md and "<details>" in md
     dot = run_orch("plan", str(profile), *state, "--format", "dot").stdout
     assert dot.startswith('digraph "t"') and '"node-1/a"' in dot
     assert run_orch("graph", str(profile), *state).stdout == dot
