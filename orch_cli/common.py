@@ -72,8 +72,10 @@ def errors_to_exit() -> Iterator[None]:
         sys.exit(EXIT_ERROR)
 
 
-def write_output(text: str, out: str | None) -> None:
+def write_output(text: str, out: str | None, color: bool | None = None) -> None:
+    """``color=True`` keeps ANSI codes that click would strip when stdout is not a TTY
+    (``FORCE_COLOR``)."""
     if out:
         Path(out).write_text(text, encoding="utf-8")
     else:
-        click.echo(text, nl=False)
+        click.echo(text, nl=False, color=color)

@@ -91,9 +91,12 @@ def validate(profile: str, inventory: str | None, params: tuple[str, ...]) -> No
               help="Ask drivers for observed state (drift) and environment facts.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
 @click.option("--show-unchanged", is_flag=True, help="List up-to-date steps too (text).")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show default and internal inputs too (text).")
 def plan(profile: str, inventory: str | None, params: tuple[str, ...], state_url: str | None,
          target: tuple[str, ...], exclude: tuple[str, ...], fmt: str, out: str | None,
-         destroy: bool, refresh: bool, detailed_exitcode: bool, show_unchanged: bool) -> None:
+         destroy: bool, refresh: bool, detailed_exitcode: bool, show_unchanged: bool,
+         verbose: bool) -> None:
     """Show what apply would do; optionally save it with --out."""
     import gc
     # Planning builds tens of thousands of short-lived objects and no cycles worth
@@ -104,13 +107,16 @@ def plan(profile: str, inventory: str | None, params: tuple[str, ...], state_url
                               destroy, refresh)
         if out:
             Path(out).write_text(the_plan.to_json(), encoding="utf-8")
+        color: bool | None = None
         if fmt == "text":
-            from orchestrator.render.text import render_text
-            text = render_text(the_plan, show_unchanged=show_unchanged)
+            from orchestrator.render.text import render_text, use_color
+            color = use_color(sys.stdout)
+            text = render_text(the_plan, show_unchanged=show_unchanged, verbose=verbose,
+                               color=color)
         else:
             from orchestrator.render import renderer
             text = renderer(fmt)(the_plan)
-        write_output(text, None)
+        write_output(text, None, color)
         if out:
             click.echo(f"Saved plan to {out}; apply it with: orch apply {out}", err=True)
         if detailed_exitcode and the_plan.has_changes:
@@ -118,18 +124,20 @@ def plan(profile: str, inventory: str | None, params: tuple[str, ...], state_url
 
 
 def _confirm(the_plan: Any, auto_approve: bool) -> None:
-    from orchestrator.render.text import render_text
-    click.echo(render_text(the_plan), err=True, nl=False)
+    from orchestrator.display import confirmation
+    from orchestrator.render.text import render_text, use_color
+    color = use_color(sys.stderr)
+    click.echo(render_text(the_plan, color=color), err=True, nl=False, color=color)
     if auto_approve or not the_plan.has_changes:
         return
+    question, cancelled = confirmation(the_plan)
     if not sys.stdin.isatty():
         click.echo("Error: not a terminal and --auto-approve not given; nothing was done.",
                    err=True)
         sys.exit(EXIT_ERROR)
-    answer = click.prompt("Apply these actions? Only 'yes' will be accepted", default="",
-                          show_default=False, err=True)
+    answer = click.prompt(question, default="", show_default=False, err=True)
     if answer != "yes":
-        click.echo("Apply cancelled.", err=True)
+        click.echo(cancelled, err=True)
         sys.exit(EXIT_ERROR)
 
 
@@ -252,12 +260,19 @@ def destroy(profile: str, inventory: str | None, params: tuple[str, ...],
 @click.argument("plan_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json", "dot"]),
               default="text", show_default=True)
-def show(plan_file: str, fmt: str) -> None:
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show default and internal inputs too (text).")
+def show(plan_file: str, fmt: str, verbose: bool) -> None:
     """Render a saved plan."""
     with errors_to_exit():
         from orchestrator.plan import Plan
         from orchestrator.render import renderer
         the_plan = Plan.from_json(Path(plan_file).read_text(encoding="utf-8"), plan_file)
+        if fmt == "text":
+            from orchestrator.render.text import render_text, use_color
+            color = use_color(sys.stdout)
+            write_output(render_text(the_plan, verbose=verbose, color=color), None, color)
+            return
         write_output(renderer(fmt)(the_plan), None)
 
 
