@@ -63,13 +63,22 @@ def errors_to_exit() -> Iterator[None]:
     try:
         yield
     except OrchError as exc:
-        click.echo(f"Error: {exc.render()}", err=True)
+        _error(exc.render())
         sys.exit(EXIT_ERROR)
     except OSError as exc:  # a plan file, an --out path, a state directory
         where = f"{exc.filename}: " if exc.filename else ""
-        click.echo(f"Error: {where}{exc.strerror or exc}\n  hint: check the path exists and "
-                   "is readable (or writable, for --out)", err=True)
+        _error(f"{where}{exc.strerror or exc}\n  hint: check the path exists and "
+               "is readable (or writable, for --out)")
         sys.exit(EXIT_ERROR)
+
+
+def _error(text: str) -> None:
+    """``Error: …`` for people; one ``error`` JSON event under ``--log-format json``."""
+    from orchestrator import log
+    if log.is_json():
+        log.event("error", "error", message=text)
+    else:
+        click.echo(f"Error: {text}", err=True)
 
 
 def write_output(text: str, out: str | None, color: bool | None = None) -> None:

@@ -118,46 +118,62 @@ def plan(profile: str, inventory: str | None, params: tuple[str, ...], state_url
             text = renderer(fmt)(the_plan)
         write_output(text, None, color)
         if out:
-            click.echo(f"Saved plan to {out}; apply it with: orch apply {out}", err=True)
+            _say(f"Saved plan to {out}; apply it with: orch apply {out}", "plan.saved")
         if detailed_exitcode and the_plan.has_changes:
             sys.exit(EXIT_CHANGES)
 
 
 def _confirm(the_plan: Any, auto_approve: bool) -> None:
+    from orchestrator import log
     from orchestrator.display import confirmation
+    from orchestrator.render.common import summary
     from orchestrator.render.text import render_text, use_color
-    color = use_color(sys.stderr)
-    click.echo(render_text(the_plan, color=color), err=True, nl=False, color=color)
+    if log.is_json():
+        log.event("plan", profile=the_plan.profile, mode=the_plan.mode.value,
+                  summary={a.value: n for a, n in the_plan.counts().items()},
+                  message=summary(the_plan))
+    else:
+        color = use_color(sys.stderr)
+        click.echo(render_text(the_plan, color=color), err=True, nl=False, color=color)
     if auto_approve or not the_plan.has_changes:
         return
     question, cancelled = confirmation(the_plan)
     if not sys.stdin.isatty():
-        click.echo("Error: not a terminal and --auto-approve not given; nothing was done.",
-                   err=True)
+        _say("Error: not a terminal and --auto-approve not given; nothing was done.", "error")
         sys.exit(EXIT_ERROR)
     answer = click.prompt(question, default="", show_default=False, err=True)
     if answer != "yes":
-        click.echo(cancelled, err=True)
+        _say(cancelled, "apply.cancelled")
         sys.exit(EXIT_ERROR)
 
 
 def _execute(the_plan: Any, store: Any, parallelism: int, lock_timeout: float,
-             fresh: bool, base_dir: Path | None) -> None:
+             fresh: bool, base_dir: Path | None, params: tuple[str, ...] = ()) -> None:
+    from orchestrator import log
     from orchestrator.driver import DriverRegistry
     from orchestrator.executor import ExecOptions, Executor
     from orchestrator.progress import progress_for
     if not the_plan.has_changes:
-        click.echo("No changes. Nothing to do.", err=True)
+        _say("No changes. Nothing to do.", "apply.nothing")
         return
     total = sum(1 for p in the_plan if p.action.changes)
-    with progress_for(total) as progress:
+    with progress_for(total, json=log.is_json()) as progress:
         opts = ExecOptions(parallelism=parallelism, lock_timeout=lock_timeout,
                            on_event=progress, base_dir=base_dir,
                            check_state_hash=not fresh)
         report = Executor(the_plan, store, DriverRegistry(), opts).run()
-    _print_report(report)
+    _print_report(report, the_plan, params)
     if not report.ok:
         sys.exit(EXIT_PARTIAL)
+
+
+def _say(text: str, event: str) -> None:
+    """A message for people on stderr, or one JSON event under ``--log-format json``."""
+    from orchestrator import log
+    if log.is_json():
+        log.event(event, message=text)
+    else:
+        click.echo(text, err=True)
 
 
 def _plan_and_execute(profile: str, inventory: str | None, params: tuple[str, ...],
@@ -176,33 +192,19 @@ def _plan_and_execute(profile: str, inventory: str | None, params: tuple[str, ..
             opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude)
             the_plan = make_plan(loaded, store, opts)
             _confirm(the_plan, auto_approve)
-            _execute(the_plan, store, parallelism, lock_timeout, True, Path(profile).parent)
+            _execute(the_plan, store, parallelism, lock_timeout, True, Path(profile).parent,
+                     params)
     finally:
         store.close()
 
 
-def _print_report(report: Any) -> None:
-    from orchestrator.executor import StepStatus
-    ok = len(report.of(StepStatus.SUCCEEDED))
-    failed = report.of(StepStatus.FAILED)
-    stopped = report.of(StepStatus.STOPPED)
-    skipped = report.of(StepStatus.SKIPPED)
-    click.echo(f"\nApply {'complete' if report.ok else 'partial'} (run {report.run_id}, "
-               f"{report.wall_seconds:.1f} s): {ok} succeeded, {len(failed)} failed, "
-               f"{len(stopped)} need a human, {len(skipped)} skipped.", err=True)
-    for o in failed:
-        click.echo(f"  FAILED {o.step_id} (after {o.attempts} attempt(s)): {o.error}", err=True)
-    for o in stopped:
-        click.echo(f"  BY HAND {o.step_id}: {o.error}\n    then: orch state mark-done "
-                   f"PROFILE -i INVENTORY {o.step_id}", err=True)
-    if skipped:
-        causes: dict[str, int] = {}
-        for o in skipped:
-            causes[o.root_cause] = causes.get(o.root_cause, 0) + 1
-        for cause, n in sorted(causes.items()):
-            click.echo(f"  skipped {n} step(s) that depend on {cause}", err=True)
-    if not report.ok:
-        click.echo("Re-run `orch apply` to resume: finished steps are not redone.", err=True)
+def _print_report(report: Any, the_plan: Any, params: tuple[str, ...] = ()) -> None:
+    from orchestrator import log
+    from orchestrator.display import recap_event, recap_lines
+    if log.is_json():
+        log.event("apply.finished", "info" if report.ok else "error", **recap_event(report))
+        return
+    click.echo("\n".join(recap_lines(report, the_plan, parse_params(params))), err=True)
 
 
 def _is_plan_file(path: str) -> bool:

@@ -68,8 +68,8 @@ def is_quiet(key: str, value: Any) -> bool:
     """An internal input, or one equal to a component default (hidden unless --verbose)."""
     if key in INTERNAL:
         return True
-    defaults = default_inputs().get(key)
-    return bool(defaults) and _encode(value) in defaults
+    defaults = default_inputs().get(key, frozenset())
+    return _encode(value) in defaults
 
 
 def input_lines(p: PlannedStep, verbose: bool = True) -> list[str]:
