@@ -102,6 +102,10 @@ class Registry:
         self._load_plugins()
         return dict(sorted(self._types.items()))
 
+    def loaded(self) -> Mapping[str, ComponentType]:
+        """The types registered so far, without looking for plug-ins."""
+        return dict(sorted(self._types.items()))
+
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
             return

@@ -49,7 +49,7 @@ def default_inputs() -> dict[str, frozenset[bytes]]:
     ``namespace: "default"``) stays shown: the step reads wrong without it."""
     from orchestrator.components import builtin_registry
     out: dict[str, set[bytes]] = {}
-    for ctype in builtin_registry().all().values():
+    for ctype in builtin_registry().loaded().values():
         if ctype.params is None:
             continue
         for f in msgspec.structs.fields(ctype.params):

@@ -112,7 +112,8 @@ def test_dot_has_one_cluster_per_layer_and_a_legend(tmp_path, store):
 def test_profile_93_renders_as_a_readable_picture(tmp_path):
     """Before: one flat chain of 4381x343 px. Clustered, it is about as tall as wide."""
     if shutil.which("dot") is None:
-        pytest.skip("graphviz is not installed (apt-get install graphviz) to lay the graph out")
+        from tests.conftest import require_service
+        require_service("graphviz's dot lays the graph out (.ci/apt-packages.txt: graphviz)")
     res = run_orch("plan", "profiles/93-proxmox-ceph.yaml", "-i", "inventories/lab.yaml",
                    "--no-refresh", "--state", str(tmp_path / "s.db"), "--format", "dot")
     assert res.returncode == 0, res.stderr
