@@ -148,3 +148,29 @@ def test_selection_is_recorded(tmp_path):
     assert doc["selection"] == {"targets": ["pve-1/*"], "excludes": ["*ceph*"]}
     assert _errors(doc) == []
     assert Plan.from_json(plan.to_json()).targets == ("pve-1/*",)
+
+
+def test_the_documented_command_validates_a_saved_plan(tmp_path):
+    """docs/plan-format.md: `check-jsonschema --schemafile docs/plan.schema.json plan.json`."""
+    import shutil
+    import subprocess
+    exe = shutil.which("check-jsonschema")
+    if exe is None:
+        pytest.fail("check-jsonschema is missing: pip install -e '.[dev]'")
+    from tests.engine.helpers import fake, run_orch, write_profile
+    profile = write_profile(tmp_path, [fake("a", on="node")])
+    out = tmp_path / "plan.json"
+    res = run_orch("plan", str(profile), "--state", str(tmp_path / "s.db"), "--out", str(out),
+                   "--target", "node-1/*")
+    assert res.returncode == 0, res.stderr
+    schema = ROOT / "docs" / "plan.schema.json"
+    ok = subprocess.run([exe, "--schemafile", str(schema), str(out)], capture_output=True,
+                        text=True, timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    doc = json.loads(out.read_text())
+    assert doc["selection"]["targets"] == ["node-1/*"]
+    doc["steps"][0]["actions"] = "create"
+    out.write_text(json.dumps(doc))
+    bad = subprocess.run([exe, "--schemafile", str(schema), str(out)], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 1 and "actions" in bad.stdout
