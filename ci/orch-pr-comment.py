@@ -43,7 +43,8 @@ def split(text: str, limit: int = LIMIT) -> list[str]:
     """``text`` cut at line ends into parts of at most ``limit`` characters; a code fence or
     a ``<details>`` fold open at a cut is closed there and reopened in the next part."""
     lines = text.splitlines()
-    key = MARKER.match(lines[0]).group("key") if lines and MARKER.match(lines[0]) else ""
+    first = MARKER.match(lines[0]) if lines else None
+    key = first.group("key") if first else ""
     if len(text) <= limit:
         return [text]
     room = limit - 400  # the continuation header and the closing lines
