@@ -312,6 +312,19 @@ def _match(sid: str, step: Step, patterns: Sequence[str]) -> bool:
                for pat in patterns)
 
 
+def _matches_nothing(option: str, patterns: Sequence[str],
+                     planned: Sequence[PlannedStep]) -> PlanError:
+    from orchestrator.suggest import close_matches
+    names = {p.step.id for p in planned} | {p.step.component for p in planned} \
+        | {p.step.node for p in planned if p.step.node}
+    near = [m for pat in patterns for m in close_matches(pat, names)]
+    hint = "`orch plan` lists step ids; globs like 'pve-1/*' work"
+    if near:
+        hint = "did you mean " + " or ".join(repr(m) for m in dict.fromkeys(near)) + "? " \
+            + hint
+    return PlanError(f"{option} {' '.join(patterns)} matches no step", hint=hint)
+
+
 def select(planned: list[PlannedStep], targets: Sequence[str],
            excludes: Sequence[str]) -> list[PlannedStep]:
     """``--target`` keeps matches and what they need; ``--exclude`` drops matches and what
@@ -323,11 +336,12 @@ def select(planned: list[PlannedStep], targets: Sequence[str],
     if targets:
         hit = {p.step.id for p in planned if _match(p.step.id, p.step, targets)}
         if not hit:
-            raise PlanError(f"--target {' '.join(targets)} matches no step",
-                            hint="`orch plan` lists step ids; globs like 'pve-1/*' work")
+            raise _matches_nothing("--target", targets, planned)
         keep = hit | g.ancestors(hit)
     if excludes:
         hit = {p.step.id for p in planned if _match(p.step.id, p.step, excludes)}
+        if not hit:  # as --target: a selection that selects nothing is a typo, not a no-op
+            raise _matches_nothing("--exclude", excludes, planned)
         keep -= hit | g.descendants(hit)
     return [p for p in planned if p.step.id in keep]
 
