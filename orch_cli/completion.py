@@ -18,6 +18,15 @@ SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_ORCH_COMPLETE"
 
 
+def _profile_arg(ctx: click.Context) -> str | None:
+    """The PROFILE argument: parsed, or (when an option waiting for its value stopped
+    click's resilient parse) the first leftover word that names a YAML file."""
+    given = ctx.params.get("profile") or ctx.params.get("source")
+    if given:
+        return str(given)
+    return next((a for a in ctx.args if a.endswith((".yaml", ".yml"))), None)
+
+
 def complete_component_type(ctx: click.Context, param: click.Parameter,
                             incomplete: str) -> list[CompletionItem]:
     try:
@@ -35,7 +44,7 @@ def complete_recorded_step(ctx: click.Context, param: click.Parameter,
     try:
         from orch_cli.common import profile_name, state_url_for
         from orchestrator.state import open_store
-        profile = ctx.params.get("profile")
+        profile = _profile_arg(ctx)
         if not profile:
             return []
         store = open_store(state_url_for(profile, ctx.params.get("state_url")), create=False)
@@ -57,8 +66,8 @@ def complete_profile_step(ctx: click.Context, param: click.Parameter,
         from orchestrator.components import builtin_registry
         from orchestrator.expand import expand
         from orchestrator.loader import load
-        profile = ctx.params.get("profile") or ctx.params.get("source")
-        if not profile or str(profile).endswith(".json"):
+        profile = _profile_arg(ctx)
+        if not profile or profile.endswith(".json"):
             return []
         loaded = load(profile, ctx.params.get("inventory"),
                       parse_params(tuple(ctx.params.get("params") or ())))

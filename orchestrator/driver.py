@@ -157,9 +157,14 @@ class DriverRegistry:
         from importlib import metadata
         if self._points is not None:
             return self._points.get(name)
-        try:
-            points = metadata.distribution("orch").entry_points
-        except metadata.PackageNotFoundError:
+        from orchestrator import DISTRIBUTION
+        for dist in (DISTRIBUTION, "orch"):  # "orch": an install made before the rename
+            try:
+                points = metadata.distribution(dist).entry_points
+                break
+            except metadata.PackageNotFoundError:
+                continue
+        else:
             return None
         for ep in points:
             if ep.group == ENTRY_POINT_GROUP and ep.name == name:
