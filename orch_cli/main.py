@@ -123,6 +123,8 @@ def plan(profile: str, inventory: str | None, params: tuple[str, ...], state_url
             text = renderer(fmt)(the_plan)
         write_output(text, None)
         ready.warn_if_blocked(the_plan)
+        if fmt == "text" and the_plan.has_changes:
+            ready.first_plan_hint(the_plan, profile, inventory)
         if out:
             click.echo(f"Saved plan to {out}; apply it with: orch apply {out}", err=True)
         if detailed_exitcode and the_plan.has_changes:

@@ -50,3 +50,16 @@ def refuse_unready(plan: Any, base_dir: Path | None) -> None:
     if bad:
         lines = "".join(f"\n  FAIL {f.check}: {f.detail}" for f in bad)
         raise NotReadyError(f"{len(bad)} blocking finding(s){lines}")
+
+
+def first_plan_hint(plan: Any, profile: str, inventory: str | None) -> None:
+    """After the first plan of a profile (no state yet): where state will live, what next."""
+    url = plan.state_url
+    if url.startswith(("postgresql://", "postgres://")) or Path(url).exists():
+        return
+    inv = f" -i {inventory}" if inventory else ""
+    click.echo(f"\nState: {url} (SQLite; the first apply creates it; --state or ORCH_STATE "
+               f"choose another, postgresql://… included)\n"
+               f"Next:  orch apply {profile}{inv}        (shows this plan again, asks yes)\n"
+               f"  or:  orch plan {profile}{inv} --out plan.json && orch apply plan.json   "
+               "(apply exactly what was reviewed)", err=True)

@@ -151,7 +151,7 @@ def test_orch_environment_defaults_and_their_precedence(tmp_path):
     env["ORCH_PARALLELISM"] = "3"
     res = run_orch("apply", str(profile), "--auto-approve", env=env)
     assert res.returncode == 0 and env_db.exists()
-    assert not (tmp_path / "profile.yaml.orch.db").exists()
+    assert not (tmp_path / "profile.orch.db").exists()
     res = run_orch("state", "list", str(profile), env={"ORCH_STATE": str(env_db)})
     assert "node-1/a" in res.stdout
     # the command line wins over the environment
