@@ -317,7 +317,7 @@ def _matches_nothing(option: str, patterns: Sequence[str],
     from orchestrator.suggest import close_matches
     names = {p.step.id for p in planned} | {p.step.component for p in planned} \
         | {p.step.node for p in planned if p.step.node}
-    near = [m for pat in patterns for m in close_matches(pat, names)]
+    near = [m for pat in patterns for m in close_matches(pat, names, n=1)]
     hint = "`orch plan` lists step ids; globs like 'pve-1/*' work"
     if near:
         hint = "did you mean " + " or ".join(repr(m) for m in dict.fromkeys(near)) + "? " \

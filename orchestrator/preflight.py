@@ -123,9 +123,11 @@ def evaluate(loaded: Loaded) -> list[Finding]:
         path = ("preflight", i)
         entry = CHECKS.get(chk.type)
         if entry is None:
+            from orchestrator.suggest import did_you_mean
             errors.append(SourceError(f"unknown preflight check {chk.type!r}",
                                       location=smap.locate((*path, "type")),
-                                      expected=", ".join(sorted(CHECKS)), found=chk.type))
+                                      expected=", ".join(sorted(CHECKS)), found=chk.type,
+                                      hint=did_you_mean(chk.type, CHECKS)))
             continue
         try:
             status, detail = entry[1](loaded, dict(chk.with_))

@@ -24,11 +24,10 @@ def close_matches(name: str, known: Iterable[str], n: int = 3, cutoff: float = 0
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """``"did you mean 'fake.step'?"`` (or ``'a' or 'b'``), or "" when nothing is close."""
-    hits = close_matches(name, known)
-    if not hits:
-        return ""
-    return "did you mean " + " or ".join(repr(h) for h in hits) + "?"
+    """``"did you mean 'fake.step'?"`` (the closest name, as Terraform and git offer one),
+    or "" when nothing is close."""
+    hits = close_matches(name, known, n=1)
+    return f"did you mean {hits[0]!r}?" if hits else ""
 
 
 def hint_with(name: str, known: Iterable[str], fallback: str = "") -> str:

@@ -125,3 +125,24 @@ def test_state_list_and_runs_as_json(tmp_path):
                                "json").stdout)
     assert len(runs) == 1 and runs[0]["status"] == "succeeded" and runs[0]["mode"]
     assert runs[0]["run_id"] == listing[0]["run"]
+
+
+def test_unknown_driver_and_preflight_check_suggest(tmp_path):
+    profile = write_profile(tmp_path, [{"name": "a", "type": "fake.step", "driver": "fak"}])
+    err = _one_line_error(run_orch("plan", str(profile), "--state", str(tmp_path / "s.db")))
+    assert "no such driver" in err and "did you mean 'fake'?" in err
+    profile = write_profile(tmp_path, [fake("a", on="node")],
+                            preflight=[{"type": "min_node", "with": {"role": "node", "min": 1}}])
+    err = _one_line_error(run_orch("validate", str(profile)))
+    assert "unknown preflight check 'min_node'" in err and "did you mean 'min_nodes'?" in err
+
+
+def test_suggestions_pick_the_closest_name_or_none():
+    from orchestrator.suggest import did_you_mean, struct_fields_at
+    assert did_you_mean("min_node", ["max_nodes", "min_nodes", "note"]) == \
+        "did you mean 'min_nodes'?"
+    assert did_you_mean("OS.Instal", ["os.install"]) == "did you mean 'os.install'?"
+    assert did_you_mean("zzz", ["os.install", "fake.step"]) == ""
+    from orchestrator import model
+    assert "count" in struct_fields_at(model.Profile, ("roles", "pve"))
+    assert struct_fields_at(model.Profile, ("no-such-field",)) == []
