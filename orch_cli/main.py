@@ -109,8 +109,8 @@ def plan(profile: str, inventory: str | None, params: tuple[str, ...], state_url
     with errors_to_exit():
         if refresh_only:
             from orch_cli.refreshcmd import refresh_only as run_refresh
-            return run_refresh(profile, _load(profile, inventory, params), state_url,
-                               apply=False, detailed_exitcode=detailed_exitcode)
+            return run_refresh(profile, inventory, params, state_url, apply=False,
+                               detailed_exitcode=detailed_exitcode)
         the_plan = _make_plan(profile, inventory, params, state_url, target, exclude,
                               destroy, refresh)
         if out:
@@ -237,8 +237,8 @@ def apply(source: str, inventory: str | None, params: tuple[str, ...], state_url
     with errors_to_exit():
         if refresh_only:
             from orch_cli.refreshcmd import refresh_only as run_refresh
-            return run_refresh(source, _load(source, inventory, params), state_url,
-                               apply=True, auto_approve=auto_approve)
+            return run_refresh(source, inventory, params, state_url, apply=True,
+                               auto_approve=auto_approve)
         if _is_plan_file(source):
             from orchestrator.plan import Plan
             from orchestrator.state import open_store

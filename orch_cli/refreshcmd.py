@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from orch_cli.common import EXIT_CHANGES, EXIT_ERROR, state_url_for
+from orch_cli.common import EXIT_CHANGES, EXIT_ERROR, parse_params, state_url_for
 
 MARK = {"gone": "-", "drift": "~", "outputs": "*", "unchanged": " ", "unknown": "?"}
 
@@ -31,10 +31,17 @@ def _report(results: Sequence[Any], *, err: bool) -> int:
     return changing
 
 
-def refresh_only(profile: str, loaded: Any, state_url: str | None, *, apply: bool,
-                 auto_approve: bool = False, detailed_exitcode: bool = False) -> None:
+def refresh_only(profile: str, inventory: str | None, params: tuple[str, ...],
+                 state_url: str | None, *, apply: bool, auto_approve: bool = False,
+                 detailed_exitcode: bool = False) -> None:
+    from orchestrator.errors import OrchError
+    from orchestrator.loader import load
     from orchestrator.refresh import record, refresh
     from orchestrator.state import Holder, open_store
+    if profile.endswith(".json"):
+        raise OrchError(f"{profile}: --refresh-only reads a profile's records, not a saved "
+                        "plan; nothing was done", hint="give the PROFILE (and -i INVENTORY)")
+    loaded = load(profile, inventory, parse_params(params))
     store = open_store(state_url_for(profile, state_url), create=apply)
     name = loaded.profile.metadata.name
     try:

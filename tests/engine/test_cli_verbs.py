@@ -222,3 +222,12 @@ def test_completion_knows_component_types_and_step_ids(tmp_path):
     assert got == ["node-1/alpha"], got
     assert set(_complete(f"orch state rm {profile} --state {state} n")) == {
         "node-1/alpha", "node-2/alpha"}
+
+
+def test_refresh_only_refuses_a_saved_plan(tmp_path):
+    profile = write_profile(tmp_path, [fake("a")])
+    out = tmp_path / "plan.json"
+    assert run_orch("plan", str(profile), *_state(tmp_path), "--out", str(out)).returncode == 0
+    res = run_orch("apply", str(out), "--refresh-only", "--auto-approve")
+    assert res.returncode == 1 and "not a saved plan; nothing was done" in res.stderr
+    assert run_orch("state", "list", str(profile), *_state(tmp_path)).stdout == ""
