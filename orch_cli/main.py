@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from orch_cli import ready
+from orch_cli import moved, ready
 from orch_cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -183,6 +183,7 @@ def _plan_and_execute(profile: str, inventory: str | None, params: tuple[str, ..
             the_plan = ready.reviewed(make_plan(loaded, store, opts), Path(profile).parent)
             ready.refuse_unready(the_plan, Path(profile).parent)
             _confirm(the_plan, auto_approve)
+            moved.persist(store, the_plan.profile, profile)
             _execute(the_plan, store, parallelism, lock_timeout, True, Path(profile).parent)
     finally:
         store.close()
@@ -247,6 +248,8 @@ def apply(source: str, inventory: str | None, params: tuple[str, ...], state_url
             base = Path(the_plan.profile_path).parent if the_plan.profile_path else None
             try:
                 ready.refuse_unready(the_plan, base)
+                if any(f.check == "moved" for f in the_plan.findings):  # reviewed moves
+                    moved.persist(store, the_plan.profile, the_plan.profile_path)
                 _execute(the_plan, store, parallelism, lock_timeout, False, base)
             finally:
                 store.close()

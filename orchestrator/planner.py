@@ -62,6 +62,7 @@ def make_plan(loaded: Loaded, store: StateStore, options: PlanOptions | None = N
     w.findings += preflight.evaluate(loaded)                        # static checks
     live = instantiate_drivers(loaded, _drivers_used(w.desired.steps.values()), drivers)
     w.records = store.records(loaded.profile.metadata.name)         # what orch recorded
+    w.records = follow_moved(w.records, loaded, w.findings)         # moved: renames
     if w.options.refresh:
         w.observed = observe(live, w.records, w.desired.steps, w.findings)  # facts, drift
     w.planned = diff(w.desired, w.records, w.observed, w.options.mode)
@@ -86,6 +87,21 @@ def check_acyclic(desired: Desired) -> None:
         err.hint = ("the `after:` entries of these components form a loop: "
                     + " -> ".join(comps) + "; remove one of them")
         raise
+
+
+def follow_moved(records: dict[str, Record], loaded: Loaded,
+                 findings: list[Finding]) -> dict[str, Record]:
+    """Records under the ids the profile's ``moved:`` entries give them (nothing written:
+    apply persists the moves), with a finding naming each."""
+    if not loaded.profile.moved:
+        return records
+    from orchestrator.state.move import moved_view
+    view, pairs = moved_view(records, [(m.from_, m.to) for m in loaded.profile.moved])
+    for old, new in pairs:
+        findings.append(Finding("moved", FindingStatus.INFO,
+                                f"{old} is now {new} (recorded on apply; no destroy, no "
+                                "create)", "moved"))
+    return view
 
 
 def _drivers_used(steps: Iterable[Step]) -> list[str]:

@@ -12,6 +12,7 @@ and a ``delete`` outcome for the old one (it only forgets the record; no driver 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import msgspec
 
@@ -36,15 +37,18 @@ def _renamed(record_id: str, component: str, old: str, new: str) -> str | None:
     return None
 
 
+def _candidates(records: Mapping[str, Record], old: str, new: str) -> list[tuple[str, str]]:
+    if old in records:
+        return [(old, new)]
+    return [(sid, nid) for sid, rec in records.items()
+            if (nid := _renamed(sid, rec.step.component, old, new)) is not None]
+
+
 def moves(records: Mapping[str, Record], old: str, new: str) -> list[tuple[str, str]]:
     """(old id, new id) pairs: ``old`` is a recorded step id, or else a component name."""
     if old == new:
         raise MoveError(f"{old}: source and destination are the same")
-    if old in records:
-        pairs = [(old, new)]
-    else:
-        pairs = [(sid, nid) for sid, rec in records.items()
-                 if (nid := _renamed(sid, rec.step.component, old, new)) is not None]
+    pairs = _candidates(records, old, new)
     if not pairs:
         components = {rec.step.component for rec in records.values()}
         raise MoveError(f"{old} is neither a recorded step id nor a recorded component; "
@@ -63,6 +67,46 @@ def moves(records: Mapping[str, Record], old: str, new: str) -> list[tuple[str, 
     return pairs
 
 
+def moved_view(records: Mapping[str, Record], entries: Sequence[tuple[str, str]]
+               ) -> tuple[dict[str, Record], list[tuple[str, str]]]:
+    """The records as a profile's ``moved:`` entries rename them (nothing is written), and
+    the (recorded id, new id) pairs that differ. Entries already carried out match nothing
+    and are skipped; chained entries (a → b, b → c) compose."""
+    view = dict(records)
+    origin: dict[str, str] = {}
+    for old, new in entries:
+        pairs = [(s, n) for s, n in _candidates(view, old, new)
+                 if view[s].status is RecordStatus.APPLIED and s != n]
+        clash = [n for _, n in pairs if n in view]
+        if clash:
+            raise MoveError(f"moved: {old} -> {new}: {', '.join(clash)} is recorded too",
+                            hint="the object exists under both ids: `orch state rm` the "
+                                 "stale one, or drop the moved entry")
+        for s, n in pairs:
+            rec = view.pop(s)
+            view[n] = Record(_moved_step(rec, s, n), rec.status, rec.fingerprint,
+                             dict(rec.outputs), rec.pending_action, rec.run_id,
+                             rec.updated_at, rec.error)
+            origin[n] = origin.pop(s, s)
+    return view, sorted((o, n) for n, o in origin.items() if o != n)
+
+
+def persist_moved(store: StateStore, profile: str,
+                  entries: Sequence[tuple[str, str]]) -> str | None:
+    """Write what ``moved:`` renames (the caller holds the lock); the run id, or None."""
+    if not entries:
+        return None
+    records = store.records(profile)
+    _, pairs = moved_view(records, entries)
+    return write_moves(store, profile, records, pairs) if pairs else None
+
+
+def _moved_step(rec: Record, old: str, new: str) -> Any:
+    before = rec.step
+    return msgspec.structs.replace(
+        before, id=new, component=_component_after(old, new, before.component))
+
+
 def write_moves(store: StateStore, profile: str, records: Mapping[str, Record],
                 pairs: Sequence[tuple[str, str]]) -> str:
     """Rewrite the records (the caller holds the profile's lock); return the run id."""
@@ -70,9 +114,7 @@ def write_moves(store: StateStore, profile: str, records: Mapping[str, Record],
     entries: list[JournalEntry] = []
     for old, new in pairs:
         rec = records[old]
-        before = rec.step
-        after = msgspec.structs.replace(
-            before, id=new, component=_component_after(old, new, before.component))
+        before, after = rec.step, _moved_step(rec, old, new)
         entries += [JournalEntry(run, after, "intent", "move"),
                     JournalEntry(run, after, "outcome", "move", "succeeded",
                                  dict(rec.outputs)),

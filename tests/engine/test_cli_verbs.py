@@ -231,3 +231,63 @@ def test_refresh_only_refuses_a_saved_plan(tmp_path):
     res = run_orch("apply", str(out), "--refresh-only", "--auto-approve")
     assert res.returncode == 1 and "not a saved plan; nothing was done" in res.stderr
     assert run_orch("state", "list", str(profile), *_state(tmp_path)).stdout == ""
+
+
+# -- moved: in a profile ------------------------------------------------------------------------
+def _with_moved(profile, entries):
+    import yaml
+    doc = yaml.safe_load(profile.read_text())
+    doc["moved"] = entries
+    profile.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def test_a_moved_entry_plans_a_rename_as_no_change_and_apply_records_it(tmp_path):
+    profile = write_profile(tmp_path, [fake("cni", on="node", value=1), fake("app")])
+    state = _state(tmp_path)
+    assert run_orch("apply", str(profile), *state, "--auto-approve").returncode == 0
+    write_profile(tmp_path, [fake("network", on="node", value=1), fake("app")])
+    _with_moved(profile, [{"from": "cni", "to": "network"}])
+    res = run_orch("plan", str(profile), *state, "--detailed-exitcode")
+    assert res.returncode == 0 and "No changes" in res.stdout, res.stdout
+    assert "node-1/cni is now node-1/network" in res.stdout
+    # planning wrote nothing: the records are still under their old ids
+    ids = [r["id"] for r in json.loads(run_orch("state", "list", str(profile), *state,
+                                                "--format", "json").stdout)]
+    assert ids == ["app", "node-1/cni", "node-2/cni"]
+    res = run_orch("apply", str(profile), *state, "--auto-approve")
+    assert res.returncode == 0 and "Recorded the profile's moved: entries" in res.stderr
+    ids = [r["id"] for r in json.loads(run_orch("state", "list", str(profile), *state,
+                                                "--format", "json").stdout)]
+    assert ids == ["app", "node-1/network", "node-2/network"]
+    # the entry is now a no-op; dropping it changes nothing either
+    _with_moved(profile, [])
+    res = run_orch("plan", str(profile), *state, "--detailed-exitcode")
+    assert res.returncode == 0 and "is now" not in res.stdout
+
+
+def test_a_saved_plan_with_moves_applies_as_reviewed(tmp_path):
+    profile = write_profile(tmp_path, [fake("a"), fake("b", after=["a"])])
+    state = _state(tmp_path)
+    assert run_orch("apply", str(profile), *state, "--auto-approve").returncode == 0
+    write_profile(tmp_path, [fake("a2"), fake("b", after=["a2"]), fake("c")])
+    _with_moved(profile, [{"from": "a", "to": "a2"}])
+    out = tmp_path / "plan.json"
+    res = run_orch("plan", str(profile), *state, "--out", str(out))
+    assert "Plan: 1 to create, 0 to change, 0 to replace, 0 to destroy" in res.stdout
+    res = run_orch("apply", str(out))
+    assert res.returncode == 0 and "1 succeeded" in res.stderr, res.stderr
+    ids = [r["id"] for r in json.loads(run_orch("state", "list", str(profile), *state,
+                                                "--format", "json").stdout)]
+    assert ids == ["a2", "b", "c"]
+
+
+def test_a_moved_entry_onto_a_recorded_id_is_refused(tmp_path):
+    profile = write_profile(tmp_path, [fake("a"), fake("b")])
+    state = _state(tmp_path)
+    assert run_orch("apply", str(profile), *state, "--auto-approve").returncode == 0
+    _with_moved(profile, [{"from": "a", "to": "b"}])
+    res = run_orch("plan", str(profile), *state)
+    assert res.returncode == 1 and "moved: a -> b: b is recorded too" in res.stderr
+    _with_moved(profile, [{"form": "a", "to": "c"}])
+    res = run_orch("plan", str(profile), *state)
+    assert res.returncode == 1 and "did you mean 'from'?" in res.stderr
