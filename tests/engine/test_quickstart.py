@@ -91,7 +91,11 @@ def test_readme_first_command_works_in_a_fresh_venv(tmp_path):
     res = subprocess.run(["bash", "-euo", "pipefail", "-c", line], cwd=src, env=env,
                          capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
-    assert "11 succeeded" in res.stderr
+    assert "Plan: 11 to create" in res.stdout
+    assert "State: examples/sandbox.orch.db" in res.stderr and "Next:  orch apply" in res.stderr
+    res = subprocess.run([str(src / ".venv" / "bin" / "orch"), "apply", "examples/sandbox.yaml",
+                          "--auto-approve"], capture_output=True, text=True, cwd=src, env=env)
+    assert res.returncode == 0 and "11 succeeded" in res.stderr, res.stderr
     version = subprocess.run([str(src / ".venv" / "bin" / "orch"), "--version"],
                              capture_output=True, text=True, cwd=src)
     assert version.stdout.startswith("orch ")
