@@ -57,7 +57,8 @@ def _make_plan(profile: str, inventory: str | None, params: tuple[str, ...],
     loaded = _load(profile, inventory, params)
     store = open_store(state_url_for(profile, state_url), create=False)
     try:
-        opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude, refresh)
+        opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude, refresh,
+                           strict_excludes=True)
         return ready.reviewed(make_plan(loaded, store, opts), Path(profile).parent)
     finally:
         store.close()
@@ -179,7 +180,8 @@ def _plan_and_execute(profile: str, inventory: str | None, params: tuple[str, ..
     store = open_store(state_url_for(profile, state_url))
     try:
         with store.locked(loaded.profile.metadata.name, Holder.me(), timeout=lock_timeout):
-            opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude)
+            opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude,
+                               strict_excludes=True)
             the_plan = ready.reviewed(make_plan(loaded, store, opts), Path(profile).parent)
             ready.refuse_unready(the_plan, Path(profile).parent)
             _confirm(the_plan, auto_approve)

@@ -36,6 +36,9 @@ class PlanOptions:
     excludes: tuple[str, ...] = ()
     #: ask drivers that can read for observed state (drift) and environment facts
     refresh: bool = True
+    #: an exclusion that matches nothing is an error (a typo: the CLI's --exclude), not a
+    #: no-op (a caller's standing exclusion, e.g. the lab's destroy)
+    strict_excludes: bool = False
 
 
 @dataclass
@@ -66,7 +69,8 @@ def make_plan(loaded: Loaded, store: StateStore, options: PlanOptions | None = N
     if w.options.refresh:
         w.observed = observe(live, w.records, w.desired.steps, w.findings)  # facts, drift
     w.planned = diff(w.desired, w.records, w.observed, w.options.mode)
-    w.planned = select(w.planned, w.options.targets, w.options.excludes)
+    w.planned = select(w.planned, w.options.targets, w.options.excludes,
+                       strict_excludes=w.options.strict_excludes)
     w.planned = order(w.planned, w.desired)
     for d in live.values():
         d.close()
@@ -342,7 +346,7 @@ def _matches_nothing(option: str, patterns: Sequence[str],
 
 
 def select(planned: list[PlannedStep], targets: Sequence[str],
-           excludes: Sequence[str]) -> list[PlannedStep]:
+           excludes: Sequence[str], *, strict_excludes: bool = False) -> list[PlannedStep]:
     """``--target`` keeps matches and what they need; ``--exclude`` drops matches and what
     needs them. Patterns match step ids, component names or node names (globs allowed)."""
     if not targets and not excludes:
@@ -356,7 +360,7 @@ def select(planned: list[PlannedStep], targets: Sequence[str],
         keep = hit | g.ancestors(hit)
     if excludes:
         hit = {p.step.id for p in planned if _match(p.step.id, p.step, excludes)}
-        if not hit:  # as --target: a selection that selects nothing is a typo, not a no-op
+        if not hit and strict_excludes:  # as --target: selecting nothing is a typo
             raise _matches_nothing("--exclude", excludes, planned)
         keep -= hit | g.descendants(hit)
     return [p for p in planned if p.step.id in keep]

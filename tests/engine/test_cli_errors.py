@@ -146,3 +146,16 @@ def test_suggestions_pick_the_closest_name_or_none():
     from orchestrator import model
     assert "count" in struct_fields_at(model.Profile, ("roles", "pve"))
     assert struct_fields_at(model.Profile, ("no-such-field",)) == []
+
+
+def test_an_exclusion_matching_nothing_is_only_an_error_where_a_person_typed_it(tmp_path):
+    # the lab's destroy excludes ssh-ready.* whether or not such steps were recorded
+    from orchestrator.loader import load
+    from orchestrator.plan import Mode
+    from orchestrator.planner import PlanOptions, make_plan
+    from orchestrator.state import open_store
+    profile = write_profile(tmp_path, [fake("a")])
+    store = open_store(str(tmp_path / "s.db"))
+    plan = make_plan(load(profile), store, PlanOptions(Mode.DESTROY, excludes=("ssh-ready.*",)))
+    assert plan.steps == ()
+    store.close()
