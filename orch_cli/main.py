@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from orch_cli import moved, ready
 from orch_cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -24,14 +25,17 @@ from orch_cli.common import (
     state_url_for,
     write_output,
 )
+from orchestrator import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--log-format", type=click.Choice(["console", "json"]), default="console",
-              show_default=True, help="How log events are written to stderr.")
+              show_default=True, envvar="ORCH_LOG_FORMAT", show_envvar=True,
+              help="How log events are written to stderr.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-              default="warning", show_default=True)
-@click.version_option(package_name="orch")
+              default="warning", show_default=True, envvar="ORCH_LOG_LEVEL", show_envvar=True)
+@click.version_option(__version__, "-V", "--version", prog_name="orch",
+                      message="%(prog)s %(version)s (`orch version` lists driver dependencies)")
 def cli(log_format: str, log_level: str) -> None:
     """orch: layered deployment profiles → reviewed plans → journaled, parallel apply."""
     from orchestrator import log
@@ -53,8 +57,9 @@ def _make_plan(profile: str, inventory: str | None, params: tuple[str, ...],
     loaded = _load(profile, inventory, params)
     store = open_store(state_url_for(profile, state_url), create=False)
     try:
-        opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude, refresh)
-        return make_plan(loaded, store, opts)
+        opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude, refresh,
+                           strict_excludes=True)
+        return ready.reviewed(make_plan(loaded, store, opts), Path(profile).parent)
     finally:
         store.close()
 
@@ -93,16 +98,22 @@ def validate(profile: str, inventory: str | None, params: tuple[str, ...]) -> No
 @click.option("--show-unchanged", is_flag=True, help="List up-to-date steps too (text).")
 @click.option("-v", "--verbose", is_flag=True,
               help="Show default and internal inputs too (text).")
+@click.option("--refresh-only", is_flag=True,
+              help="Only read what exists and show how state would follow it.")
 def plan(profile: str, inventory: str | None, params: tuple[str, ...], state_url: str | None,
          target: tuple[str, ...], exclude: tuple[str, ...], fmt: str, out: str | None,
          destroy: bool, refresh: bool, detailed_exitcode: bool, show_unchanged: bool,
-         verbose: bool) -> None:
+         verbose: bool, refresh_only: bool) -> None:
     """Show what apply would do; optionally save it with --out."""
     import gc
     # Planning builds tens of thousands of short-lived objects and no cycles worth
     # collecting in a process that ends right after; the cyclic GC only costs time here.
     gc.disable()
     with errors_to_exit():
+        if refresh_only:
+            from orch_cli.refreshcmd import refresh_only as run_refresh
+            return run_refresh(profile, inventory, params, state_url, apply=False,
+                               detailed_exitcode=detailed_exitcode)
         the_plan = _make_plan(profile, inventory, params, state_url, target, exclude,
                               destroy, refresh)
         if out:
@@ -117,6 +128,9 @@ def plan(profile: str, inventory: str | None, params: tuple[str, ...], state_url
             from orchestrator.render import renderer
             text = renderer(fmt)(the_plan)
         write_output(text, None, color)
+        ready.warn_if_blocked(the_plan)
+        if fmt == "text" and the_plan.has_changes:
+            ready.first_plan_hint(the_plan, profile, inventory)
         if out:
             _say(f"Saved plan to {out}; apply it with: orch apply {out}", "plan.saved")
         if detailed_exitcode and the_plan.has_changes:
@@ -189,9 +203,12 @@ def _plan_and_execute(profile: str, inventory: str | None, params: tuple[str, ..
     store = open_store(state_url_for(profile, state_url))
     try:
         with store.locked(loaded.profile.metadata.name, Holder.me(), timeout=lock_timeout):
-            opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude)
-            the_plan = make_plan(loaded, store, opts)
+            opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude,
+                               strict_excludes=True)
+            the_plan = ready.reviewed(make_plan(loaded, store, opts), Path(profile).parent)
+            ready.refuse_unready(the_plan, Path(profile).parent)
             _confirm(the_plan, auto_approve)
+            moved.persist(store, the_plan.profile, profile)
             _execute(the_plan, store, parallelism, lock_timeout, True, Path(profile).parent,
                      params)
     finally:
@@ -218,14 +235,22 @@ def _is_plan_file(path: str) -> bool:
 @selection_options
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 512),
+              envvar="ORCH_PARALLELISM", show_envvar=True,
               help="Steps carried out at once (drivers also limit each endpoint).")
 @click.option("--lock-timeout", default=0.0, show_default=True, type=float,
+              envvar="ORCH_LOCK_TIMEOUT", show_envvar=True,
               help="Seconds to wait for another run's lock (0: fail at once).")
+@click.option("--refresh-only", is_flag=True,
+              help="Record in state what exists (gone objects, new outputs); change nothing.")
 def apply(source: str, inventory: str | None, params: tuple[str, ...], state_url: str | None,
           target: tuple[str, ...], exclude: tuple[str, ...], auto_approve: bool,
-          parallelism: int, lock_timeout: float) -> None:
+          parallelism: int, lock_timeout: float, refresh_only: bool) -> None:
     """Apply a saved plan (PLAN.json, exactly as reviewed) or plan a profile and apply it."""
     with errors_to_exit():
+        if refresh_only:
+            from orch_cli.refreshcmd import refresh_only as run_refresh
+            return run_refresh(source, inventory, params, state_url, apply=True,
+                               auto_approve=auto_approve)
         if _is_plan_file(source):
             from orchestrator.plan import Plan
             from orchestrator.state import open_store
@@ -233,6 +258,9 @@ def apply(source: str, inventory: str | None, params: tuple[str, ...], state_url
             store = open_store(state_url or the_plan.state_url)
             base = Path(the_plan.profile_path).parent if the_plan.profile_path else None
             try:
+                ready.refuse_unready(the_plan, base)
+                if any(f.check == "moved" for f in the_plan.findings):  # reviewed moves
+                    moved.persist(store, the_plan.profile, the_plan.profile_path)
                 _execute(the_plan, store, parallelism, lock_timeout, False, base)
             finally:
                 store.close()
@@ -247,8 +275,10 @@ def apply(source: str, inventory: str | None, params: tuple[str, ...], state_url
 @state_option
 @selection_options
 @click.option("--auto-approve", is_flag=True)
-@click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 512))
-@click.option("--lock-timeout", default=0.0, show_default=True, type=float)
+@click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 512),
+              envvar="ORCH_PARALLELISM", show_envvar=True)
+@click.option("--lock-timeout", default=0.0, show_default=True, type=float,
+              envvar="ORCH_LOCK_TIMEOUT", show_envvar=True)
 def destroy(profile: str, inventory: str | None, params: tuple[str, ...],
             state_url: str | None, target: tuple[str, ...], exclude: tuple[str, ...],
             auto_approve: bool, parallelism: int, lock_timeout: float) -> None:
