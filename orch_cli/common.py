@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -57,6 +58,33 @@ def state_url_for(profile_path: str, given: str | None) -> str:
     return str(default_state_path(profile_path))
 
 
+class Cli(click.Group):
+    """The ``orch`` group: every usage error (unknown option, ``-p size`` without ``=``, an
+    unreadable file) exits 1, never click's 2, which ``plan --detailed-exitcode`` means as
+    "changes present"; a closed output pipe (``orch state list P | head -1``) ends quietly."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(EXIT_ERROR)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(EXIT_ERROR)
+        except BrokenPipeError:
+            quiet_broken_pipe()
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def quiet_broken_pipe() -> None:
+    """The reader of our output went away: no error message, no flush error at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(EXIT_ERROR)
+
+
 @contextmanager
 def errors_to_exit() -> Iterator[None]:
     """Print orch's errors as located messages, never a traceback, and exit 1."""
@@ -65,6 +93,8 @@ def errors_to_exit() -> Iterator[None]:
     except OrchError as exc:
         click.echo(f"Error: {exc.render()}", err=True)
         sys.exit(EXIT_ERROR)
+    except BrokenPipeError:
+        quiet_broken_pipe()
     except OSError as exc:  # a plan file, an --out path, a state directory
         where = f"{exc.filename}: " if exc.filename else ""
         click.echo(f"Error: {where}{exc.strerror or exc}\n  hint: check the path exists and "

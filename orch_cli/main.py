@@ -16,6 +16,7 @@ from orch_cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_PARTIAL,
+    Cli,
     errors_to_exit,
     parse_params,
     profile_options,
@@ -26,7 +27,7 @@ from orch_cli.common import (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--log-format", type=click.Choice(["console", "json"]), default="console",
               show_default=True, help="How log events are written to stderr.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),

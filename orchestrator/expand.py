@@ -47,6 +47,8 @@ class Desired:
     layers: list[str]
     #: the steps in dependency order, ties in profile order (set by the planner's cycle check)
     order: list[str] = field(default_factory=list)
+    #: where each component is written (its ``after:``), for errors about it
+    locations: dict[str, Location] = field(default_factory=dict)
 
 
 def _layers(profile: model.Profile) -> list[model.Layer]:
@@ -142,14 +144,23 @@ def expand(loaded: Loaded, registry: Registry) -> Desired:
 
     steps: dict[str, Step] = {}
     for sid, (d, comp, layer, inst, deps) in pending.items():
+        timeout = float(comp.timeout or d.timeout or 600.0)
+        if not 0 < timeout <= model.MAX_SECONDS:  # also false for nan
+            li, ci = comps[comp.name][1]
+            raise SourceError(f"step {sid}: timeout must be a positive number of seconds",
+                              location=smap.locate(("layers", li, "components", ci, "with")),
+                              expected=f"0 < seconds <= {model.MAX_SECONDS:.0f}",
+                              found=repr(timeout))
         steps[sid] = Step(
             id=sid, kind=d.kind, driver=comp.driver or d.driver, component=comp.name,
             layer=layer, inputs=d.inputs, depends_on=tuple(sorted(deps)),
             node=inst.node.name if inst.node is not None else None,
             endpoint=d.endpoint, description=d.description or comp.description,
             external_reason=d.external_reason, replace_on=d.replace_on,
-            timeout=float(comp.timeout or d.timeout or 600.0))
-    return Desired(steps, graph, [lay.name for lay in profile.layers])
+            timeout=timeout)
+    locations = {name: smap.locate(("layers", li, "components", ci, "after"))
+                 for name, (_, (li, ci), _) in comps.items()}
+    return Desired(steps, graph, [lay.name for lay in profile.layers], locations=locations)
 
 
 def _effective_after(comp: model.Component,
@@ -221,6 +232,10 @@ def _items(comp: model.Component, node: Node | None, loaded: Loaded) -> list[Any
     if kind == "param":
         value = loaded.parameters.get(arg)
         if isinstance(value, int) and not isinstance(value, bool):
+            if not 0 <= value <= model.MAX_COUNT:
+                raise ExpandError(f"foreach param:{arg} is {value}",
+                                  field_path=("foreach",),
+                                  expected=f"a count from 0 to {model.MAX_COUNT}")
             return list(range(1, value + 1))
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]

@@ -18,7 +18,15 @@ from typing import Any
 from orchestrator import preflight
 from orchestrator.components import Registry, builtin_registry
 from orchestrator.driver import Driver, DriverRegistry
-from orchestrator.errors import CycleError, OrchError, PlanError, SourceError, SourceErrors
+from orchestrator.errors import (
+    CycleError,
+    DriverLoadError,
+    Location,
+    OrchError,
+    PlanError,
+    SourceError,
+    SourceErrors,
+)
 from orchestrator.expand import Desired, expand, literal_secret_error
 from orchestrator.graph import Graph
 from orchestrator.loader import Loaded
@@ -83,6 +91,7 @@ def check_acyclic(desired: Desired) -> None:
             c = desired.steps[sid].component
             if c not in comps:
                 comps.append(c)
+        err.location = desired.locations.get(comps[0])
         err.hint = ("the `after:` entries of these components form a loop: "
                     + " -> ".join(comps) + "; remove one of them")
         raise
@@ -108,7 +117,15 @@ def instantiate_drivers(loaded: Loaded, names: Sequence[str],
     from orchestrator.source import split_msgspec_error
     out: dict[str, Driver] = {}
     for name in names:
-        cls = registry.load(name)
+        try:
+            cls = registry.load(name)
+        except DriverLoadError as exc:
+            where = _driver_written(loaded, name)
+            if where is None:
+                raise
+            raise SourceError(f"unknown driver {name!r}" if "no such" in str(exc)
+                              else str(exc), location=where, found=name,
+                              hint=exc.hint or "`orch drivers` lists the drivers") from None
         raw, literals = guard(driver_settings(loaded, name))
         if literals:
             raise SourceErrors([literal_secret_error(_settings_source(loaded, name, lit[0])
@@ -130,6 +147,16 @@ def instantiate_drivers(loaded: Loaded, names: Sequence[str],
                               hint=f"`orch drivers` describes {name}'s settings") from None
         out[name] = cls(settings)
     return out
+
+
+def _driver_written(loaded: Loaded, name: str) -> Location | None:
+    """Where a component names ``driver: NAME`` (None: a component type's own choice)."""
+    for li, lay in enumerate(loaded.profile.layers):
+        for ci, comp in enumerate(lay.components):
+            if comp.driver == name:
+                return loaded.profile_source.locate(("layers", li, "components", ci,
+                                                     "driver"))
+    return None
 
 
 def _settings_source(loaded: Loaded, driver: str, key: object) -> SourceMap:
