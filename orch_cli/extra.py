@@ -12,6 +12,8 @@ import click
 from orch_cli.common import (
     EXIT_ERROR,
     errors_to_exit,
+    inventory_option,
+    open_state_to_read,
     parse_params,
     profile_options,
     state_option,
@@ -35,12 +37,14 @@ def state() -> None:
 
 @state.command("list")
 @click.argument("profile", type=click.Path(dir_okay=False))
+@inventory_option
 @state_option
-def state_list(profile: str, state_url: str | None) -> None:
+def state_list(profile: str, inventory: str | None, state_url: str | None) -> None:
     """One line per recorded step: status, id, kind."""
     with errors_to_exit():
-        from orchestrator.state import open_store
-        store = open_store(state_url_for(profile, state_url))
+        store = open_state_to_read(profile, state_url, inventory)
+        if store is None:
+            return
         for sid, rec in store.records(_profile_name(profile)).items():
             extra = f"  ({rec.pending_action})" if rec.pending_action else ""
             click.echo(f"{rec.status.value:<8} {sid}  [{rec.step.kind}]{extra}")
@@ -50,14 +54,15 @@ def state_list(profile: str, state_url: str | None) -> None:
 @state.command("show")
 @click.argument("profile", type=click.Path(dir_okay=False))
 @click.argument("step_id")
+@inventory_option
 @state_option
-def state_show(profile: str, step_id: str, state_url: str | None) -> None:
+def state_show(profile: str, step_id: str, inventory: str | None,
+               state_url: str | None) -> None:
     """A recorded step with its outputs and its journal."""
     with errors_to_exit():
-        from orchestrator.state import open_store
-        store = open_store(state_url_for(profile, state_url))
+        store = open_state_to_read(profile, state_url, inventory)
         name = _profile_name(profile)
-        rec = store.records(name).get(step_id)
+        rec = store.records(name).get(step_id) if store is not None else None
         if rec is None:
             click.echo(f"Error: no record of {step_id}", err=True)
             sys.exit(EXIT_ERROR)
@@ -71,14 +76,15 @@ def state_show(profile: str, step_id: str, state_url: str | None) -> None:
 
 @state.command("runs")
 @click.argument("profile", type=click.Path(dir_okay=False))
+@inventory_option
 @state_option
-def state_runs(profile: str, state_url: str | None) -> None:
+def state_runs(profile: str, inventory: str | None, state_url: str | None) -> None:
     """Recent runs and how they ended."""
     with errors_to_exit():
         import time as _t
-
-        from orchestrator.state import open_store
-        store = open_store(state_url_for(profile, state_url))
+        store = open_state_to_read(profile, state_url, inventory)
+        if store is None:
+            return
         for r in store.runs(_profile_name(profile)):
             started = _t.strftime("%Y-%m-%d %H:%M:%S", _t.gmtime(r.started_at))
             click.echo(f"{r.run_id}  {r.mode:<8} {r.status:<10} {started}Z  {r.holder}")
@@ -88,12 +94,14 @@ def state_runs(profile: str, state_url: str | None) -> None:
 @state.command("rm")
 @click.argument("profile", type=click.Path(dir_okay=False))
 @click.argument("step_ids", nargs=-1, required=True)
+@inventory_option
 @state_option
-def state_rm(profile: str, step_ids: tuple[str, ...], state_url: str | None) -> None:
+def state_rm(profile: str, step_ids: tuple[str, ...], inventory: str | None,
+             state_url: str | None) -> None:
     """Forget steps without touching the machines."""
     with errors_to_exit():
         from orchestrator.state import open_store
-        store = open_store(state_url_for(profile, state_url))
+        store = open_store(state_url_for(profile, state_url, inventory))
         n = store.forget(_profile_name(profile), step_ids)
         click.echo(f"forgot {n} record(s)")
         store.close()
@@ -114,7 +122,7 @@ def state_mark_done(profile: str, step_ids: tuple[str, ...], inventory: str | No
         from orchestrator.state import Holder, JournalEntry, open_store
         loaded = load(profile, inventory, parse_params(params))
         steps = expand(loaded, builtin_registry()).steps
-        store = open_store(state_url_for(profile, state_url))
+        store = open_store(state_url_for(profile, state_url, inventory))
         name = loaded.profile.metadata.name
         with store.locked(name, Holder.me()):
             run = store.begin_run(name, "manual", Holder.me())

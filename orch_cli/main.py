@@ -18,6 +18,7 @@ from orch_cli.common import (
     EXIT_PARTIAL,
     Cli,
     errors_to_exit,
+    inventory_change_option,
     parse_params,
     profile_options,
     selection_options,
@@ -47,14 +48,15 @@ def _load(profile: str, inventory: str | None, params: tuple[str, ...]) -> Any:
 def _make_plan(profile: str, inventory: str | None, params: tuple[str, ...],
                state_url: str | None, target: tuple[str, ...] = (),
                exclude: tuple[str, ...] = (), destroy: bool = False,
-               refresh: bool = True) -> Any:
+               refresh: bool = True, allow_inventory_change: bool = False) -> Any:
     from orchestrator.plan import Mode
     from orchestrator.planner import PlanOptions, make_plan
     from orchestrator.state import open_store
     loaded = _load(profile, inventory, params)
-    store = open_store(state_url_for(profile, state_url), create=False)
+    store = open_store(state_url_for(profile, state_url, inventory), create=False)
     try:
-        opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude, refresh)
+        opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude, refresh,
+                           allow_inventory_change)
         return make_plan(loaded, store, opts)
     finally:
         store.close()
@@ -92,19 +94,24 @@ def validate(profile: str, inventory: str | None, params: tuple[str, ...]) -> No
               help="Ask drivers for observed state (drift) and environment facts.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
 @click.option("--show-unchanged", is_flag=True, help="List up-to-date steps too (text).")
+@inventory_change_option
 def plan(profile: str, inventory: str | None, params: tuple[str, ...], state_url: str | None,
          target: tuple[str, ...], exclude: tuple[str, ...], fmt: str, out: str | None,
-         destroy: bool, refresh: bool, detailed_exitcode: bool, show_unchanged: bool) -> None:
+         destroy: bool, refresh: bool, detailed_exitcode: bool, show_unchanged: bool,
+         allow_inventory_change: bool) -> None:
     """Show what apply would do; optionally save it with --out."""
     import gc
     # Planning builds tens of thousands of short-lived objects and no cycles worth
     # collecting in a process that ends right after; the cyclic GC only costs time here.
     gc.disable()
     with errors_to_exit():
+        from orchestrator import saved_plan
         the_plan = _make_plan(profile, inventory, params, state_url, target, exclude,
-                              destroy, refresh)
+                              destroy, refresh, allow_inventory_change)
         if out:
-            Path(out).write_text(the_plan.to_json(), encoding="utf-8")
+            saved_plan.save(the_plan, out)
+        if fmt == "json":  # a plan printed may be saved anywhere: it names files absolutely
+            the_plan = saved_plan.with_absolute_paths(the_plan)
         if fmt == "text":
             from orchestrator.render.text import render_text
             text = render_text(the_plan, show_unchanged=show_unchanged)
@@ -138,12 +145,16 @@ def _execute(the_plan: Any, store: Any, parallelism: int, lock_timeout: float,
              fresh: bool, base_dir: Path | None) -> None:
     from orchestrator.driver import DriverRegistry
     from orchestrator.executor import ExecOptions, Executor
+    from orchestrator.planner import record_inventory
     from orchestrator.progress import progress_for
+    from orchestrator.state import Holder
     if not the_plan.has_changes:
         click.echo("No changes. Nothing to do.", err=True)
         return
     total = sum(1 for p in the_plan if p.action.changes)
-    with progress_for(total) as progress:
+    with store.locked(the_plan.profile, Holder.me(), timeout=lock_timeout), \
+            progress_for(total) as progress:
+        record_inventory(store, the_plan)  # which inventory this state is now built with
         opts = ExecOptions(parallelism=parallelism, lock_timeout=lock_timeout,
                            on_event=progress, base_dir=base_dir,
                            check_state_hash=not fresh)
@@ -156,17 +167,19 @@ def _execute(the_plan: Any, store: Any, parallelism: int, lock_timeout: float,
 def _plan_and_execute(profile: str, inventory: str | None, params: tuple[str, ...],
                       state_url: str | None, target: tuple[str, ...],
                       exclude: tuple[str, ...], destroy: bool, auto_approve: bool,
-                      parallelism: int, lock_timeout: float) -> None:
+                      parallelism: int, lock_timeout: float,
+                      allow_inventory_change: bool = False) -> None:
     """Plan under the lock, so what is confirmed is what runs, and a waiting second run
     plans against the state the first one left."""
     from orchestrator.plan import Mode
     from orchestrator.planner import PlanOptions, make_plan
     from orchestrator.state import Holder, open_store
     loaded = _load(profile, inventory, params)
-    store = open_store(state_url_for(profile, state_url))
+    store = open_store(state_url_for(profile, state_url, inventory))
     try:
         with store.locked(loaded.profile.metadata.name, Holder.me(), timeout=lock_timeout):
-            opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude)
+            opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude,
+                               allow_inventory_change=allow_inventory_change)
             the_plan = make_plan(loaded, store, opts)
             _confirm(the_plan, auto_approve)
             _execute(the_plan, store, parallelism, lock_timeout, True, Path(profile).parent)
@@ -198,8 +211,23 @@ def _print_report(report: Any) -> None:
         click.echo("Re-run `orch apply` to resume: finished steps are not redone.", err=True)
 
 
-def _is_plan_file(path: str) -> bool:
-    return path.endswith(".json")
+def _apply_saved(plan_file: str, state_url: str | None, parallelism: int,
+                 lock_timeout: float) -> None:
+    """A saved plan, exactly as reviewed, against the state it was made from (or refused)."""
+    from orchestrator import saved_plan
+    from orchestrator.state import open_store
+    the_plan = saved_plan.load(plan_file)
+    saved_plan.check_digest(the_plan, plan_file)
+    saved_plan.check_inputs(the_plan)
+    url = state_url or the_plan.state_url
+    saved_plan.state_must_exist(the_plan, url)
+    store = open_store(url)
+    try:
+        saved_plan.check_state(the_plan, store)
+        base = Path(the_plan.profile_path).parent if the_plan.profile_path else None
+        _execute(the_plan, store, parallelism, lock_timeout, False, base)
+    finally:
+        store.close()
 
 
 @cli.command()
@@ -212,24 +240,25 @@ def _is_plan_file(path: str) -> bool:
               help="Steps carried out at once (drivers also limit each endpoint).")
 @click.option("--lock-timeout", default=0.0, show_default=True, type=float,
               help="Seconds to wait for another run's lock (0: fail at once).")
+@inventory_change_option
 def apply(source: str, inventory: str | None, params: tuple[str, ...], state_url: str | None,
           target: tuple[str, ...], exclude: tuple[str, ...], auto_approve: bool,
-          parallelism: int, lock_timeout: float) -> None:
-    """Apply a saved plan (PLAN.json, exactly as reviewed) or plan a profile and apply it."""
+          parallelism: int, lock_timeout: float, allow_inventory_change: bool) -> None:
+    """Apply a saved plan (exactly as reviewed) or plan a profile and apply it."""
     with errors_to_exit():
-        if _is_plan_file(source):
-            from orchestrator.plan import Plan
-            from orchestrator.state import open_store
-            the_plan = Plan.from_json(Path(source).read_text(encoding="utf-8"), source)
-            store = open_store(state_url or the_plan.state_url)
-            base = Path(the_plan.profile_path).parent if the_plan.profile_path else None
-            try:
-                _execute(the_plan, store, parallelism, lock_timeout, False, base)
-            finally:
-                store.close()
+        from orchestrator.saved_plan import is_plan_file
+        if is_plan_file(source):
+            given = [flag for flag, value in (("-i", inventory), ("-p", params),
+                                              ("--target", target), ("--exclude", exclude),
+                                              ("--allow-inventory-change",
+                                               allow_inventory_change)) if value]
+            if given:
+                raise click.UsageError(f"{', '.join(given)} cannot change a saved plan; make "
+                                       "a new plan with them (`orch plan ... --out`)")
+            _apply_saved(source, state_url, parallelism, lock_timeout)
             return
         _plan_and_execute(source, inventory, params, state_url, target, exclude, False,
-                          auto_approve, parallelism, lock_timeout)
+                          auto_approve, parallelism, lock_timeout, allow_inventory_change)
 
 
 @cli.command()
@@ -240,13 +269,15 @@ def apply(source: str, inventory: str | None, params: tuple[str, ...], state_url
 @click.option("--auto-approve", is_flag=True)
 @click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 512))
 @click.option("--lock-timeout", default=0.0, show_default=True, type=float)
+@inventory_change_option
 def destroy(profile: str, inventory: str | None, params: tuple[str, ...],
             state_url: str | None, target: tuple[str, ...], exclude: tuple[str, ...],
-            auto_approve: bool, parallelism: int, lock_timeout: float) -> None:
+            auto_approve: bool, parallelism: int, lock_timeout: float,
+            allow_inventory_change: bool) -> None:
     """Remove what orch recorded for a profile, dependents first."""
     with errors_to_exit():
         _plan_and_execute(profile, inventory, params, state_url, target, exclude, True,
-                          auto_approve, parallelism, lock_timeout)
+                          auto_approve, parallelism, lock_timeout, allow_inventory_change)
 
 
 @cli.command()
@@ -256,9 +287,9 @@ def destroy(profile: str, inventory: str | None, params: tuple[str, ...],
 def show(plan_file: str, fmt: str) -> None:
     """Render a saved plan."""
     with errors_to_exit():
-        from orchestrator.plan import Plan
         from orchestrator.render import renderer
-        the_plan = Plan.from_json(Path(plan_file).read_text(encoding="utf-8"), plan_file)
+        from orchestrator.saved_plan import load
+        the_plan = load(plan_file)
         write_output(renderer(fmt)(the_plan), None)
 
 

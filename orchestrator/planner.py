@@ -44,6 +44,8 @@ class PlanOptions:
     excludes: tuple[str, ...] = ()
     #: ask drivers that can read for observed state (drift) and environment facts
     refresh: bool = True
+    #: plan against a state built with another inventory (``--allow-inventory-change``)
+    allow_inventory_change: bool = False
 
 
 @dataclass
@@ -70,6 +72,7 @@ def make_plan(loaded: Loaded, store: StateStore, options: PlanOptions | None = N
     w.findings += preflight.evaluate(loaded)                        # static checks
     live = instantiate_drivers(loaded, _drivers_used(w.desired.steps.values()), drivers)
     w.records = store.records(loaded.profile.metadata.name)         # what orch recorded
+    w.findings += check_inventory(loaded, store, w.records, w.options)  # same machines?
     if w.options.refresh:
         w.observed = observe(live, w.records, w.desired.steps, w.findings)  # facts, drift
     w.planned = diff(w.desired, w.records, w.observed, w.options.mode)
@@ -95,6 +98,41 @@ def check_acyclic(desired: Desired) -> None:
         err.hint = ("the `after:` entries of these components form a loop: "
                     + " -> ".join(comps) + "; remove one of them")
         raise
+
+
+def inventory_name(loaded: Loaded) -> str:
+    return loaded.inventory.metadata.name if loaded.inventory is not None else ""
+
+
+def inventory_key(profile: str) -> str:
+    """The ``orch_meta`` key under which a state keeps the inventory its profile was
+    applied with (set at apply, by :func:`record_inventory`)."""
+    return f"inventory:{profile}"
+
+
+def record_inventory(store: StateStore, plan: Plan) -> None:
+    store.set_meta(inventory_key(plan.profile), plan.inventory)
+
+
+def check_inventory(loaded: Loaded, store: StateStore, records: Mapping[str, Record],
+                    options: PlanOptions) -> list[Finding]:
+    """A state built with inventory ``staging`` must not be planned as in-place updates of
+    ``prod``: refused unless allowed, and then said loudly in the plan."""
+    profile = loaded.profile.metadata.name
+    built_with = store.meta(inventory_key(profile))
+    now = inventory_name(loaded)
+    if not records or built_with is None or built_with == now:
+        return []
+    what = (f"the state {store.url} was built for {profile!r} with inventory "
+            f"{built_with or '(none)'!r}; this plan uses {now or '(none)'!r}")
+    if not options.allow_inventory_change:
+        raise PlanError(f"{what}: its {len(records)} recorded step(s) would be planned as "
+                        "changes to the other inventory's machines",
+                        hint="use the state of that inventory (default: PROFILE.INVENTORY"
+                             ".orch.db, or --state), or pass --allow-inventory-change if "
+                             "the same machines are now described by this inventory")
+    return [Finding("inventory changed", FindingStatus.WARN,
+                    f"{what} (--allow-inventory-change)")]
 
 
 def _drivers_used(steps: Iterable[Step]) -> list[str]:
@@ -392,6 +430,7 @@ def _plan_value(w: _Work, store: StateStore) -> Plan:
         profile_path=loaded.profile_path, inventory_path=loaded.inventory_path,
         inputs_hash=inputs_hash(loaded), state_hash=store.state_hash(meta.name, w.records),
         state_url=store.url, parameters=dict(loaded.parameters),
+        state_id=store.state_id, inventory=inventory_name(loaded),
         findings=tuple(w.findings),
         layers=tuple(w.desired.layers if w.desired else ()),
         driver_settings={name: guard(driver_settings(loaded, name))[0]
