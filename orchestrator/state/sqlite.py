@@ -41,6 +41,9 @@ class SqliteStore(SqlStore):
             raise StateError(f"cannot open state {self.path}: {exc}",
                              hint="check the path, or pass --state") from None
         super().__init__()
+        if target == ":memory:":  # no state exists yet: it has no identity either
+            self._conn.execute("DELETE FROM orch_meta WHERE key='state_id'")
+            self.new_identity = False
 
     def _connection(self) -> Any:
         return self._conn
