@@ -56,6 +56,16 @@ def selection_options(fn: F) -> F:
     return fn
 
 
+def seconds(_ctx: Any, param: Any, value: float) -> float:
+    """Callback of a duration option: finite and not negative (``inf``, ``nan``, ``-1``
+    refused)."""
+    import math
+    if not math.isfinite(value) or value < 0:
+        raise click.BadParameter(f"{value}: expected a finite number of seconds, 0 or more",
+                                 param=param)
+    return value
+
+
 def inventory_change_option(fn: F) -> F:
     return click.option("--allow-inventory-change", is_flag=True,
                         help="Plan against a state built with another inventory (the same "

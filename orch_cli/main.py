@@ -21,6 +21,7 @@ from orch_cli.common import (
     inventory_change_option,
     parse_params,
     profile_options,
+    seconds,
     selection_options,
     state_option,
     state_url_for,
@@ -239,6 +240,7 @@ def _apply_saved(plan_file: str, state_url: str | None, parallelism: int,
 @click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 512),
               help="Steps carried out at once (drivers also limit each endpoint).")
 @click.option("--lock-timeout", default=0.0, show_default=True, type=float,
+              callback=seconds,
               help="Seconds to wait for another run's lock (0: fail at once).")
 @inventory_change_option
 def apply(source: str, inventory: str | None, params: tuple[str, ...], state_url: str | None,
@@ -268,7 +270,8 @@ def apply(source: str, inventory: str | None, params: tuple[str, ...], state_url
 @selection_options
 @click.option("--auto-approve", is_flag=True)
 @click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 512))
-@click.option("--lock-timeout", default=0.0, show_default=True, type=float)
+@click.option("--lock-timeout", default=0.0, show_default=True, type=float,
+              callback=seconds)
 @inventory_change_option
 def destroy(profile: str, inventory: str | None, params: tuple[str, ...],
             state_url: str | None, target: tuple[str, ...], exclude: tuple[str, ...],

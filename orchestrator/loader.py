@@ -132,6 +132,10 @@ def _located(text: str, smap: SourceMap, data: Any, typ: Any = None) -> SourceEr
             found = f"{found} {_value_at(data, path)!r}" if _value_at(data, path) is not None \
                 else found
             message = "wrong type"
+        else:  # a constraint: `Expected `float` > 0.0`, `... matching regex '...'`
+            expected = message.removeprefix("Expected ").replace("`", "")
+            found = repr(_value_at(data, path))
+            message = "invalid name" if "regex" in message else "value out of range"
     where = ".".join(str(p) for p in path)
     return SourceError(f"{message} at {where or 'top level'}", location=smap.locate(path),
                        expected=expected, found=found, hint=hint)

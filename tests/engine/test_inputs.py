@@ -177,7 +177,9 @@ def test_a_huge_role_count_is_refused_at_its_line(tmp_path, count, default, wher
 
 
 @pytest.mark.parametrize("args", [["plan", "--bogus"], ["plan", "P", "-p", "size"],
-                                  ["plan", "DIR"], ["nosuchverb"], ["plan"]])
+                                  ["plan", "DIR"], ["nosuchverb"], ["plan"],
+                                  ["apply", "P", "--lock-timeout", "nan"],
+                                  ["apply", "P", "--lock-timeout", "-1"]])
 def test_usage_errors_exit_1_not_2(tmp_path, args):
     write(tmp_path / "P", PROFILE)
     args = [str(tmp_path / "P") if a == "P" else str(tmp_path) if a == "DIR" else a

@@ -211,3 +211,17 @@ def test_plan_reads_a_state_in_a_read_only_directory(tmp_path):
     res = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True,
                          text=True, cwd=REPO, timeout=60)
     assert res.returncode == 0 and "No changes" in res.stdout, res.stdout + res.stderr
+
+
+def test_a_saved_plan_keeps_to_its_state_on_either_backend(tmp_path, state_url):
+    """The state id lives in the state itself: SQLite and PostgreSQL alike."""
+    profile = write_profile(tmp_path, [fake("a")], filename="p.yaml")
+    ok(run_orch("apply", str(profile), "--state", state_url, "--auto-approve"))
+    write_profile(tmp_path, [fake("a"), fake("b")], filename="p.yaml")
+    plan = str(tmp_path / "plan.json")
+    ok(run_orch("plan", str(profile), "--state", state_url, "--out", plan))
+    other = str(tmp_path / "other.db")
+    ok(run_orch("apply", str(profile), "--state", other, "--target", "a", "--auto-approve"))
+    refused(run_orch("apply", plan, "--state", other), "made against state")
+    # (a plan shows a PostgreSQL URL without its password: give the state again)
+    assert "1 succeeded" in ok(run_orch("apply", plan, "--state", state_url)).stderr
