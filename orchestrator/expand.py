@@ -345,8 +345,15 @@ def literal_secret_error(where: Location) -> SourceError:
 
 def _typed_with(with_: dict[str, Any], ctype: Any, smap: Any, path: tuple[Any, ...],
                 comp: model.Component) -> dict[str, Any]:
+    from orchestrator.source import non_finite
     try:
-        return dict(msgspec.to_builtins(msgspec.convert(with_, ctype.params, strict=False)))
+        typed = dict(msgspec.to_builtins(msgspec.convert(with_, ctype.params, strict=False)))
+        bad = non_finite(typed)
+        if bad is None:
+            return typed
+        raise SourceError(f"{comp.type}: {'.'.join(map(str, bad))} is not a finite number",
+                          location=smap.locate((*path, "with", *bad)),
+                          expected="a finite number", found=repr(_at(typed, bad)))
     except msgspec.ValidationError as exc:
         from orchestrator.source import split_msgspec_error
         msg, sub = split_msgspec_error(str(exc))
@@ -354,6 +361,12 @@ def _typed_with(with_: dict[str, Any], ctype: Any, smap: Any, path: tuple[Any, .
         raise SourceError(f"{comp.type}: {msg}", location=smap.locate((*path, "with", *sub)),
                           expected=f"parameters of {comp.type}: {names}",
                           hint=f"`orch components {comp.type}` documents them") from None
+
+
+def _at(data: Any, path: tuple[Any, ...]) -> Any:
+    for p in path:
+        data = data[p]
+    return data
 
 
 def _located_expand(exc: ExpandError, smap: Any, path: tuple[Any, ...]) -> SourceError:

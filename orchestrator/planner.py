@@ -152,7 +152,7 @@ def instantiate_drivers(loaded: Loaded, names: Sequence[str],
     it (no connection is made). A bad setting is reported where it was written."""
     import msgspec
 
-    from orchestrator.source import split_msgspec_error
+    from orchestrator.source import non_finite, split_msgspec_error
     out: dict[str, Driver] = {}
     for name in names:
         try:
@@ -183,6 +183,13 @@ def instantiate_drivers(loaded: Loaded, names: Sequence[str],
                               location=smap.locate(("drivers", name, *([key] if key else []))),
                               expected=f"settings of {name}: {known}",
                               hint=f"`orch drivers` describes {name}'s settings") from None
+        bad = non_finite(msgspec.to_builtins(settings))
+        if bad is not None:
+            raise SourceError(f"driver {name!r} setting {'.'.join(map(str, bad))} is not a "
+                              "finite number",
+                              location=_settings_source(loaded, name, bad[0])
+                              .locate(("drivers", name, *bad)),
+                              expected="a finite number of seconds (or a finite value)")
         out[name] = cls(settings)
     return out
 

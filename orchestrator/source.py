@@ -9,6 +9,7 @@ large generated inventories the benchmarks use.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -212,6 +213,20 @@ def split_msgspec_error(text: str) -> tuple[str, Path_]:
         else:
             path.append(DICT_KEY)
     return text[: m.start()], tuple(path)
+
+
+def non_finite(data: Any, prefix: Path_ = ()) -> Path_ | None:
+    """The path of the first ``inf`` or ``nan`` inside ``data`` (a duration, a size: no
+    number orch reads may be infinite), or None."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return prefix
+    items = data.items() if isinstance(data, dict) else \
+        enumerate(data) if isinstance(data, list) else ()
+    for k, v in items:
+        found = non_finite(v, (*prefix, k))
+        if found is not None:
+            return found
+    return None
 
 
 def iter_paths(data: Any, prefix: Path_ = ()) -> Iterator[Path_]:

@@ -21,7 +21,7 @@ from orchestrator.components import (
     StepDraft,
     registry,
 )
-from orchestrator.model import Duration
+from orchestrator.model import MAX_SECONDS, Duration
 from orchestrator.step import EXTERNAL
 
 D = Meta  # short alias: D(description=...)
@@ -410,7 +410,8 @@ for _kind, _desc in {
 
 # -- the fake driver -------------------------------------------------------------------
 class FakeParams(_P):
-    duration: Annotated[float, D(description="seconds the step sleeps")] = 0.0
+    duration: Annotated[float, D(ge=0, le=MAX_SECONDS, description="seconds the step "
+                                                                   "sleeps")] = 0.0
     fail: Annotated[str, D(description="'transient:N' or 'permanent'")] = ""
     endpoint: Annotated[str, D(description="endpoint key for concurrency limits")] = ""
     track: Annotated[bool, D(description="record concurrency per endpoint")] = False

@@ -83,6 +83,8 @@ def test_the_base_profile_is_valid(tmp_path):
     (("        on: node\n      - name: b", "        on: node\n        with: {duration: 1}\n"
       "        timeout: 0\n      - name: b"), "p.yaml:15:18", "> 0"),
     (("        on: node\n", "        on: node\n        select: -1\n"), "p.yaml:14:17", ">= 1"),
+    (("        on: node\n", "        on: node\n        with: {duration: inf}\n"),
+     "p.yaml:14:26", "<= 31622400"),
     (("- name: a\n", "- name: ''\n"), "p.yaml:11:15", "regex"),
     (("- name: a\n", "- name: 'a/x'\n"), "p.yaml:11:15", "regex"),
     (("- name: a\n", "- name: 'a*'\n"), "p.yaml:11:15", "regex"),
@@ -98,6 +100,7 @@ def test_the_base_profile_is_valid(tmp_path):
     (("metadata: {name: t}", "metadata: &m {name: t, labels: *m}"), "p.yaml:3:11",
      "recursive alias"),
 ], ids=["timeout-inf", "timeout-nan", "timeout-negative", "timeout-zero", "select-negative",
+        "fake-duration-inf",
         "name-empty", "name-slash", "name-glob",
         "layer-bracket", "layers-empty", "unterminated-ref", "unknown-driver",
         "str-secret-param", "custom-tag", "recursive-anchor"])
@@ -108,6 +111,13 @@ def test_bad_profile_input_is_refused_at_its_line(tmp_path, edit, where, words):
     got, out = refused(tmp_path, text)
     assert got == where, out
     assert words in out, out
+
+
+def test_an_infinite_driver_setting_is_refused_at_its_line(tmp_path):
+    text = PROFILE.replace("roles:", "drivers:\n  ssh: {connect_timeout: inf}\nroles:") + \
+        "      - {name: c, type: ssh.command, on: node, with: {command: 'true'}}\n"
+    got, out = refused(tmp_path, text)
+    assert got == "p.yaml:7:26" and "not a finite number" in out, out
 
 
 def test_a_cycle_is_located_at_the_component(tmp_path):
@@ -176,15 +186,18 @@ def test_a_huge_role_count_is_refused_at_its_line(tmp_path, count, default, wher
     assert seconds < 10 and mib < 500, (seconds, mib)
 
 
-@pytest.mark.parametrize("args", [["plan", "--bogus"], ["plan", "P", "-p", "size"],
-                                  ["plan", "DIR"], ["nosuchverb"], ["plan"],
-                                  ["apply", "P", "--lock-timeout", "nan"],
-                                  ["apply", "P", "--lock-timeout", "-1"]])
-def test_usage_errors_exit_1_not_2(tmp_path, args):
+@pytest.mark.parametrize("args, words", [
+    (["plan", "--bogus"], "No such option"), (["plan", "P", "-p", "size"], "KEY=VALUE"),
+    (["plan", "DIR"], "is a directory"), (["nosuchverb"], "No such command"),
+    (["plan"], "Missing argument"),
+    (["apply", "P", "--lock-timeout", "nan"], "'--lock-timeout': nan: expected a finite"),
+    (["apply", "P", "--lock-timeout", "-1"], "'--lock-timeout': -1.0: expected a finite")])
+def test_usage_errors_exit_1_not_2(tmp_path, args, words):
     write(tmp_path / "P", PROFILE)
     args = [str(tmp_path / "P") if a == "P" else str(tmp_path) if a == "DIR" else a
             for a in args]
     code, out = orch(*args)
+    assert words in out, out
     assert code == 1 and "Error" in out, out
 
 
