@@ -70,13 +70,17 @@ def validate(profile: str, inventory: str | None, params: tuple[str, ...]) -> No
     """Check a profile (and inventory) without touching state or machines."""
     with errors_to_exit():
         from orchestrator.components import builtin_registry
+        from orchestrator.driver import DriverRegistry
         from orchestrator.expand import expand
-        from orchestrator.planner import check_acyclic
+        from orchestrator.planner import check_acyclic, drivers_used, instantiate_drivers
         from orchestrator.preflight import evaluate
         loaded = _load(profile, inventory, params)
         desired = expand(loaded, builtin_registry())
         check_acyclic(desired)
         evaluate(loaded)
+        used = drivers_used(desired.steps.values())  # known, with valid settings
+        for driver in instantiate_drivers(loaded, used, DriverRegistry()).values():
+            driver.close()
         nodes = sum(len(n) for n in loaded.nodes.values())
         click.echo(f"{profile}: valid — {nodes} node(s), {len(desired.steps)} step(s)")
 

@@ -70,7 +70,7 @@ def make_plan(loaded: Loaded, store: StateStore, options: PlanOptions | None = N
     w.desired = expand(loaded, components or builtin_registry())   # components → steps
     check_acyclic(w.desired)                                        # cycles, named
     w.findings += preflight.evaluate(loaded)                        # static checks
-    live = instantiate_drivers(loaded, _drivers_used(w.desired.steps.values()), drivers)
+    live = instantiate_drivers(loaded, drivers_used(w.desired.steps.values()), drivers)
     w.records = store.records(loaded.profile.metadata.name)         # what orch recorded
     w.findings += check_inventory(loaded, store, w.records, w.options)  # same machines?
     if w.options.refresh:
@@ -135,7 +135,7 @@ def check_inventory(loaded: Loaded, store: StateStore, records: Mapping[str, Rec
                     f"{what} (--allow-inventory-change)")]
 
 
-def _drivers_used(steps: Iterable[Step]) -> list[str]:
+def drivers_used(steps: Iterable[Step]) -> list[str]:
     return sorted({s.driver for s in steps if s.driver != EXTERNAL})
 
 
@@ -441,5 +441,5 @@ def _plan_value(w: _Work, store: StateStore) -> Plan:
         findings=tuple(w.findings),
         layers=tuple(w.desired.layers if w.desired else ()),
         driver_settings={name: guard(driver_settings(loaded, name))[0]
-                         for name in _drivers_used(p.step for p in w.planned)},
+                         for name in drivers_used(p.step for p in w.planned)},
     )

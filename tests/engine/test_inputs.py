@@ -120,6 +120,13 @@ def test_an_infinite_driver_setting_is_refused_at_its_line(tmp_path):
     assert got == "p.yaml:7:26" and "not a finite number" in out, out
 
 
+def test_validate_checks_the_drivers_a_profile_names(tmp_path):
+    text = PROFILE.replace("        on: node\n", "        on: node\n        driver: nosuch\n")
+    write(tmp_path / "p.yaml", text)
+    code, out = orch("validate", str(tmp_path / "p.yaml"))
+    assert code == 1 and "p.yaml:14:17: unknown driver 'nosuch'" in out, out
+
+
 def test_a_cycle_is_located_at_the_component(tmp_path):
     text = PROFILE.replace("        on: node\n", "        on: node\n        after: [b]\n")
     got, out = refused(tmp_path, text)
