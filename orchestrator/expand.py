@@ -204,6 +204,21 @@ def _item_label(item: Any) -> str:
     return str(item)
 
 
+#: characters an item may not bring into a step id: ``/`` separates node and component,
+#: brackets hold the item, and globs would make ``--target`` patterns match wrongly
+_ID_UNSAFE = set("/[]*?")
+
+
+def _check_item_label(item: Any) -> None:
+    if item is None:
+        return
+    label = _item_label(item)
+    if not label or _ID_UNSAFE & set(label):
+        raise ExpandError(f"foreach item {label!r} cannot be part of a step id",
+                          field_path=("foreach",),
+                          expected="items without /, [, ], * or ? (and not empty)")
+
+
 def _select(nodes: Sequence[Node], select: str | int) -> list[Node]:
     if select == "first":
         return list(nodes[:1])
@@ -302,6 +317,8 @@ def _instances(loaded: Loaded, registry: Registry, comp: model.Component, layer:
     for node, group in targets:
         try:
             items = _items(comp, node, loaded)
+            for item in items:
+                _check_item_label(item)
         except ExpandError as exc:
             raise _located_expand(exc, smap, path) from None
         for item in items:

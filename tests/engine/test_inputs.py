@@ -89,6 +89,8 @@ def test_the_base_profile_is_valid(tmp_path):
     (("- name: a\n", "- name: 'a/x'\n"), "p.yaml:11:15", "regex"),
     (("- name: a\n", "- name: 'a*'\n"), "p.yaml:11:15", "regex"),
     (("- name: base", "- name: 'ba[se]'"), "p.yaml:9:11", "regex"),
+    (("        on: node\n", "        on: node\n        foreach: ['x', 'a/b']\n"),
+     "p.yaml:14:18", "foreach item 'a/b' cannot be part of a step id"),
     (("layers:\n  - name: base", "layers: []\nx:\n  - name: base"), "p.yaml:8:9", "length"),
     (("        on: node\n      - name: b", "        on: node\n        with: {value: "
       "'${params.n'}\n      - name: b"), "p.yaml:14:23", "unterminated"),
@@ -102,7 +104,7 @@ def test_the_base_profile_is_valid(tmp_path):
 ], ids=["timeout-inf", "timeout-nan", "timeout-negative", "timeout-zero", "select-negative",
         "fake-duration-inf",
         "name-empty", "name-slash", "name-glob",
-        "layer-bracket", "layers-empty", "unterminated-ref", "unknown-driver",
+        "layer-bracket", "item-slash", "layers-empty", "unterminated-ref", "unknown-driver",
         "str-secret-param", "custom-tag", "recursive-anchor"])
 def test_bad_profile_input_is_refused_at_its_line(tmp_path, edit, where, words):
     old, new = edit
