@@ -47,7 +47,8 @@ def complete_recorded_step(ctx: click.Context, param: click.Parameter,
         profile = _profile_arg(ctx)
         if not profile:
             return []
-        store = open_store(state_url_for(profile, ctx.params.get("state_url")), create=False)
+        store = open_store(state_url_for(profile, ctx.params.get("state_url"),
+                                         ctx.params.get("inventory")), create=False)
         try:
             ids = list(store.records(profile_name(profile)))
         finally:

@@ -17,9 +17,13 @@ from orch_cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_PARTIAL,
+    VAR_FILES,
+    Cli,
     errors_to_exit,
+    inventory_change_option,
     parse_params,
     profile_options,
+    seconds,
     selection_options,
     state_option,
     state_url_for,
@@ -28,7 +32,7 @@ from orch_cli.common import (
 from orchestrator import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--log-format", type=click.Choice(["console", "json"]), default="console",
               show_default=True, envvar="ORCH_LOG_FORMAT", show_envvar=True,
               help="How log events are written to stderr.")
@@ -50,15 +54,16 @@ def _load(profile: str, inventory: str | None, params: tuple[str, ...]) -> Any:
 def _make_plan(profile: str, inventory: str | None, params: tuple[str, ...],
                state_url: str | None, target: tuple[str, ...] = (),
                exclude: tuple[str, ...] = (), destroy: bool = False,
-               refresh: bool = True) -> Any:
+               refresh: bool = True, allow_inventory_change: bool = False) -> Any:
     from orchestrator.plan import Mode
     from orchestrator.planner import PlanOptions, make_plan
     from orchestrator.state import open_store
     loaded = _load(profile, inventory, params)
-    store = open_store(state_url_for(profile, state_url), create=False)
+    store = open_store(state_url_for(profile, state_url, inventory), create=False)
     try:
         opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude, refresh,
-                           strict_excludes=True)
+                           strict_excludes=True,
+                           allow_inventory_change=allow_inventory_change)
         return ready.reviewed(make_plan(loaded, store, opts), Path(profile).parent)
     finally:
         store.close()
@@ -71,13 +76,17 @@ def validate(profile: str, inventory: str | None, params: tuple[str, ...]) -> No
     """Check a profile (and inventory) without touching state or machines."""
     with errors_to_exit():
         from orchestrator.components import builtin_registry
+        from orchestrator.driver import DriverRegistry
         from orchestrator.expand import expand
-        from orchestrator.planner import check_acyclic
+        from orchestrator.planner import check_acyclic, drivers_used, instantiate_drivers
         from orchestrator.preflight import evaluate
         loaded = _load(profile, inventory, params)
         desired = expand(loaded, builtin_registry())
         check_acyclic(desired)
         evaluate(loaded)
+        used = drivers_used(desired.steps.values())  # known, with valid settings
+        for driver in instantiate_drivers(loaded, used, DriverRegistry()).values():
+            driver.close()
         nodes = sum(len(n) for n in loaded.nodes.values())
         click.echo(f"{profile}: valid — {nodes} node(s), {len(desired.steps)} step(s)")
 
@@ -100,10 +109,11 @@ def validate(profile: str, inventory: str | None, params: tuple[str, ...]) -> No
               help="Show default and internal inputs too (text).")
 @click.option("--refresh-only", is_flag=True,
               help="Only read what exists and show how state would follow it.")
+@inventory_change_option
 def plan(profile: str, inventory: str | None, params: tuple[str, ...], state_url: str | None,
          target: tuple[str, ...], exclude: tuple[str, ...], fmt: str, out: str | None,
          destroy: bool, refresh: bool, detailed_exitcode: bool, show_unchanged: bool,
-         verbose: bool, refresh_only: bool) -> None:
+         verbose: bool, refresh_only: bool, allow_inventory_change: bool) -> None:
     """Show what apply would do; optionally save it with --out."""
     import gc
     # Planning builds tens of thousands of short-lived objects and no cycles worth
@@ -114,10 +124,13 @@ def plan(profile: str, inventory: str | None, params: tuple[str, ...], state_url
             from orch_cli.refreshcmd import refresh_only as run_refresh
             return run_refresh(profile, inventory, params, state_url, apply=False,
                                detailed_exitcode=detailed_exitcode)
+        from orchestrator import saved_plan
         the_plan = _make_plan(profile, inventory, params, state_url, target, exclude,
-                              destroy, refresh)
+                              destroy, refresh, allow_inventory_change)
         if out:
-            Path(out).write_text(the_plan.to_json(), encoding="utf-8")
+            saved_plan.save(the_plan, out)
+        if fmt == "json":  # a plan printed may be saved anywhere: it names files absolutely
+            the_plan = saved_plan.with_absolute_paths(the_plan)
         color: bool | None = None
         if fmt == "text":
             from orchestrator.render.text import render_text, use_color
@@ -166,12 +179,16 @@ def _execute(the_plan: Any, store: Any, parallelism: int, lock_timeout: float,
     from orchestrator import log
     from orchestrator.driver import DriverRegistry
     from orchestrator.executor import ExecOptions, Executor
+    from orchestrator.planner import record_inventory
     from orchestrator.progress import progress_for
+    from orchestrator.state import Holder
     if not the_plan.has_changes:
         _say("No changes. Nothing to do.", "apply.nothing")
         return
     total = sum(1 for p in the_plan if p.action.changes)
-    with progress_for(total, json=log.is_json()) as progress:
+    with store.locked(the_plan.profile, Holder.me(), timeout=lock_timeout), \
+            progress_for(total, json=log.is_json()) as progress:
+        record_inventory(store, the_plan)  # which inventory this state is now built with
         opts = ExecOptions(parallelism=parallelism, lock_timeout=lock_timeout,
                            on_event=progress, base_dir=base_dir,
                            check_state_hash=not fresh)
@@ -193,18 +210,20 @@ def _say(text: str, event: str) -> None:
 def _plan_and_execute(profile: str, inventory: str | None, params: tuple[str, ...],
                       state_url: str | None, target: tuple[str, ...],
                       exclude: tuple[str, ...], destroy: bool, auto_approve: bool,
-                      parallelism: int, lock_timeout: float) -> None:
+                      parallelism: int, lock_timeout: float,
+                      allow_inventory_change: bool = False) -> None:
     """Plan under the lock, so what is confirmed is what runs, and a waiting second run
     plans against the state the first one left."""
     from orchestrator.plan import Mode
     from orchestrator.planner import PlanOptions, make_plan
     from orchestrator.state import Holder, open_store
     loaded = _load(profile, inventory, params)
-    store = open_store(state_url_for(profile, state_url))
+    store = open_store(state_url_for(profile, state_url, inventory))
     try:
         with store.locked(loaded.profile.metadata.name, Holder.me(), timeout=lock_timeout):
             opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude,
-                               strict_excludes=True)
+                               strict_excludes=True,
+                               allow_inventory_change=allow_inventory_change)
             the_plan = ready.reviewed(make_plan(loaded, store, opts), Path(profile).parent)
             ready.refuse_unready(the_plan, Path(profile).parent)
             _confirm(the_plan, auto_approve)
@@ -224,8 +243,46 @@ def _print_report(report: Any, the_plan: Any, params: tuple[str, ...] = ()) -> N
     click.echo("\n".join(recap_lines(report, the_plan, parse_params(params))), err=True)
 
 
-def _is_plan_file(path: str) -> bool:
-    return path.endswith(".json")
+def _apply_saved(plan_file: str, state_url: str | None, parallelism: int,
+                 lock_timeout: float) -> None:
+    """A saved plan, exactly as reviewed, against the state it was made from (or refused),
+    ready here and now, with the profile's reviewed ``moved:`` entries recorded first."""
+    from orchestrator import saved_plan
+    from orchestrator.state import open_store
+    the_plan = saved_plan.load(plan_file)
+    saved_plan.check_digest(the_plan, plan_file)
+    saved_plan.check_inputs(the_plan)
+    base = Path(the_plan.profile_path).parent if the_plan.profile_path else None
+    ready.refuse_unready(the_plan, base)
+    url = state_url or the_plan.state_url
+    saved_plan.state_must_exist(the_plan, url)
+    store = open_store(url)
+    try:
+        saved_plan.check_state(the_plan, store)
+        if any(f.check == "moved" for f in the_plan.findings):  # reviewed moves
+            moved.persist(store, the_plan.profile, the_plan.profile_path)
+        _execute(the_plan, store, parallelism, lock_timeout, False, base)
+    finally:
+        store.close()
+
+
+def _refuse_flags_with_saved_plan(inventory: str | None, params: tuple[str, ...],
+                                  target: tuple[str, ...], exclude: tuple[str, ...],
+                                  allow_inventory_change: bool) -> None:
+    """A saved plan is applied as reviewed: options that would change it are refused (an
+    ``ORCH_INVENTORY`` default is not: the plan names its own inventory)."""
+    from click.core import ParameterSource
+    ctx = click.get_current_context()
+    typed_inventory = inventory and \
+        ctx.get_parameter_source("inventory") is not ParameterSource.ENVIRONMENT
+    given = [flag for flag, value in (("-i", typed_inventory),
+                                      ("-P", ctx.meta.get(VAR_FILES)), ("-p", params),
+                                      ("--target", target), ("--exclude", exclude),
+                                      ("--allow-inventory-change", allow_inventory_change))
+             if value]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} cannot change a saved plan; make "
+                               "a new plan with them (`orch plan ... --out`)")
 
 
 @cli.command()
@@ -238,35 +295,29 @@ def _is_plan_file(path: str) -> bool:
               envvar="ORCH_PARALLELISM", show_envvar=True,
               help="Steps carried out at once (drivers also limit each endpoint).")
 @click.option("--lock-timeout", default=0.0, show_default=True, type=float,
-              envvar="ORCH_LOCK_TIMEOUT", show_envvar=True,
+              envvar="ORCH_LOCK_TIMEOUT", show_envvar=True, callback=seconds,
               help="Seconds to wait for another run's lock (0: fail at once).")
 @click.option("--refresh-only", is_flag=True,
               help="Record in state what exists (gone objects, new outputs); change nothing.")
+@inventory_change_option
 def apply(source: str, inventory: str | None, params: tuple[str, ...], state_url: str | None,
           target: tuple[str, ...], exclude: tuple[str, ...], auto_approve: bool,
-          parallelism: int, lock_timeout: float, refresh_only: bool) -> None:
+          parallelism: int, lock_timeout: float, refresh_only: bool,
+          allow_inventory_change: bool) -> None:
     """Apply a saved plan (PLAN.json, exactly as reviewed) or plan a profile and apply it."""
     with errors_to_exit():
         if refresh_only:
             from orch_cli.refreshcmd import refresh_only as run_refresh
             return run_refresh(source, inventory, params, state_url, apply=True,
                                auto_approve=auto_approve)
-        if _is_plan_file(source):
-            from orchestrator.plan import Plan
-            from orchestrator.state import open_store
-            the_plan = Plan.from_json(Path(source).read_text(encoding="utf-8"), source)
-            store = open_store(state_url or the_plan.state_url)
-            base = Path(the_plan.profile_path).parent if the_plan.profile_path else None
-            try:
-                ready.refuse_unready(the_plan, base)
-                if any(f.check == "moved" for f in the_plan.findings):  # reviewed moves
-                    moved.persist(store, the_plan.profile, the_plan.profile_path)
-                _execute(the_plan, store, parallelism, lock_timeout, False, base)
-            finally:
-                store.close()
+        from orchestrator.saved_plan import is_plan_file
+        if is_plan_file(source):
+            _refuse_flags_with_saved_plan(inventory, params, target, exclude,
+                                          allow_inventory_change)
+            _apply_saved(source, state_url, parallelism, lock_timeout)
             return
         _plan_and_execute(source, inventory, params, state_url, target, exclude, False,
-                          auto_approve, parallelism, lock_timeout)
+                          auto_approve, parallelism, lock_timeout, allow_inventory_change)
 
 
 @cli.command()
@@ -278,14 +329,16 @@ def apply(source: str, inventory: str | None, params: tuple[str, ...], state_url
 @click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 512),
               envvar="ORCH_PARALLELISM", show_envvar=True)
 @click.option("--lock-timeout", default=0.0, show_default=True, type=float,
-              envvar="ORCH_LOCK_TIMEOUT", show_envvar=True)
+              envvar="ORCH_LOCK_TIMEOUT", show_envvar=True, callback=seconds)
+@inventory_change_option
 def destroy(profile: str, inventory: str | None, params: tuple[str, ...],
             state_url: str | None, target: tuple[str, ...], exclude: tuple[str, ...],
-            auto_approve: bool, parallelism: int, lock_timeout: float) -> None:
+            auto_approve: bool, parallelism: int, lock_timeout: float,
+            allow_inventory_change: bool) -> None:
     """Remove what orch recorded for a profile, dependents first."""
     with errors_to_exit():
         _plan_and_execute(profile, inventory, params, state_url, target, exclude, True,
-                          auto_approve, parallelism, lock_timeout)
+                          auto_approve, parallelism, lock_timeout, allow_inventory_change)
 
 
 @cli.command()
@@ -297,9 +350,9 @@ def destroy(profile: str, inventory: str | None, params: tuple[str, ...],
 def show(plan_file: str, fmt: str, verbose: bool) -> None:
     """Render a saved plan."""
     with errors_to_exit():
-        from orchestrator.plan import Plan
         from orchestrator.render import renderer
-        the_plan = Plan.from_json(Path(plan_file).read_text(encoding="utf-8"), plan_file)
+        from orchestrator.saved_plan import load
+        the_plan = load(plan_file)
         if fmt == "text":
             from orchestrator.render.text import render_text, use_color
             color = use_color(sys.stdout)

@@ -15,7 +15,13 @@ from typing import Any
 
 import click
 
-from orch_cli.common import errors_to_exit, profile_name, state_option, state_url_for
+from orch_cli.common import (
+    errors_to_exit,
+    inventory_option,
+    profile_name,
+    state_option,
+    state_url_for,
+)
 from orch_cli.completion import complete_recorded_step
 from orchestrator.errors import OrchError
 from orchestrator.suggest import hint_with
@@ -52,15 +58,16 @@ def published(records: Mapping[str, Any], pattern: str | None) -> dict[str, dict
 @click.argument("profile", type=click.Path(dir_okay=False))
 @click.argument("step", required=False, shell_complete=complete_recorded_step)
 @click.argument("key", required=False)
+@inventory_option
 @state_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-def output(profile: str, step: str | None, key: str | None, state_url: str | None,
-           fmt: str) -> None:
+def output(profile: str, step: str | None, key: str | None, inventory: str | None,
+           state_url: str | None, fmt: str) -> None:
     """Outputs applied steps recorded: all, one STEP's (a glob), or one KEY's value bare."""
     with errors_to_exit():
         from orchestrator.state import open_store
-        store = open_store(state_url_for(profile, state_url), create=False)
+        store = open_store(state_url_for(profile, state_url, inventory), create=False)
         try:
             records = store.records(profile_name(profile))
         finally:

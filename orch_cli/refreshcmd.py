@@ -37,12 +37,13 @@ def refresh_only(profile: str, inventory: str | None, params: tuple[str, ...],
     from orchestrator.errors import OrchError
     from orchestrator.loader import load
     from orchestrator.refresh import record, refresh
+    from orchestrator.saved_plan import is_plan_file
     from orchestrator.state import Holder, open_store
-    if profile.endswith(".json"):
+    if is_plan_file(profile):
         raise OrchError(f"{profile}: --refresh-only reads a profile's records, not a saved "
                         "plan; nothing was done", hint="give the PROFILE (and -i INVENTORY)")
     loaded = load(profile, inventory, parse_params(params))
-    store = open_store(state_url_for(profile, state_url), create=apply)
+    store = open_store(state_url_for(profile, state_url, inventory), create=apply)
     name = loaded.profile.metadata.name
     try:
         if not apply:

@@ -14,6 +14,8 @@ import click
 from orch_cli.common import (
     errors_to_exit,
     format_option,
+    inventory_option,
+    open_state_to_read,
     parse_params,
     profile_name,
     profile_options,
@@ -38,15 +40,17 @@ def state() -> None:
 
 @state.command("list")
 @click.argument("profile", type=click.Path(dir_okay=False))
+@inventory_option
 @state_option
 @format_option
-def state_list(profile: str, state_url: str | None, fmt: str) -> None:
+def state_list(profile: str, inventory: str | None, state_url: str | None,
+               fmt: str) -> None:
     """One line per recorded step: status, id, kind (or a JSON list)."""
     with errors_to_exit():
-        from orchestrator.state import open_store
-        store = open_store(state_url_for(profile, state_url))
-        records = store.records(profile_name(profile))
-        store.close()
+        store = open_state_to_read(profile, state_url, inventory)
+        records = {} if store is None else store.records(profile_name(profile))
+        if store is not None:
+            store.close()
         if fmt == "json":
             write_json([{"id": sid, "status": rec.status.value, "kind": rec.step.kind,
                          "driver": rec.step.driver, "component": rec.step.component,
@@ -62,12 +66,15 @@ def state_list(profile: str, state_url: str | None, fmt: str) -> None:
 @state.command("show")
 @click.argument("profile", type=click.Path(dir_okay=False))
 @click.argument("step_id", shell_complete=complete_recorded_step)
+@inventory_option
 @state_option
-def state_show(profile: str, step_id: str, state_url: str | None) -> None:
+def state_show(profile: str, step_id: str, inventory: str | None,
+               state_url: str | None) -> None:
     """A recorded step with its outputs and its journal."""
     with errors_to_exit():
-        from orchestrator.state import open_store
-        store = open_store(state_url_for(profile, state_url))
+        store = open_state_to_read(profile, state_url, inventory)
+        if store is None:
+            raise StateEditError(f"no record of {step_id}")
         name = profile_name(profile)
         rec = store.records(name).get(step_id)
         if rec is None:
@@ -85,18 +92,19 @@ def state_show(profile: str, step_id: str, state_url: str | None) -> None:
 
 @state.command("runs")
 @click.argument("profile", type=click.Path(dir_okay=False))
+@inventory_option
 @state_option
 @format_option
-def state_runs(profile: str, state_url: str | None, fmt: str) -> None:
+def state_runs(profile: str, inventory: str | None, state_url: str | None,
+               fmt: str) -> None:
     """Recent runs and how they ended (or a JSON list)."""
     with errors_to_exit():
         import dataclasses
         import time as _t
-
-        from orchestrator.state import open_store
-        store = open_store(state_url_for(profile, state_url))
-        runs = store.runs(profile_name(profile))
-        store.close()
+        store = open_state_to_read(profile, state_url, inventory)
+        runs = [] if store is None else store.runs(profile_name(profile))
+        if store is not None:
+            store.close()
         if fmt == "json":
             write_json([dataclasses.asdict(r) for r in runs])
             return
@@ -108,12 +116,14 @@ def state_runs(profile: str, state_url: str | None, fmt: str) -> None:
 @state.command("rm")
 @click.argument("profile", type=click.Path(dir_okay=False))
 @click.argument("step_ids", nargs=-1, required=True, shell_complete=complete_recorded_step)
+@inventory_option
 @state_option
-def state_rm(profile: str, step_ids: tuple[str, ...], state_url: str | None) -> None:
+def state_rm(profile: str, step_ids: tuple[str, ...], inventory: str | None,
+             state_url: str | None) -> None:
     """Forget steps without touching the machines."""
     with errors_to_exit():
         from orchestrator.state import open_store
-        store = open_store(state_url_for(profile, state_url))
+        store = open_store(state_url_for(profile, state_url, inventory))
         name = profile_name(profile)
         known = store.records(name)
         unknown = [sid for sid in step_ids if sid not in known]
@@ -152,7 +162,7 @@ def state_mark_done(profile: str, step_ids: tuple[str, ...], inventory: str | No
                     "carries it out itself; nothing was recorded",
                     hint="only `type: external` steps are done by hand; for work already "
                          "done another way, apply the profile (drivers are idempotent)")
-        store = open_store(state_url_for(profile, state_url))
+        store = open_store(state_url_for(profile, state_url, inventory))
         name = loaded.profile.metadata.name
         with store.locked(name, Holder.me()):
             run = store.begin_run(name, "manual", Holder.me())
@@ -171,9 +181,11 @@ def state_mark_done(profile: str, step_ids: tuple[str, ...], inventory: str | No
 @click.argument("profile", type=click.Path(dir_okay=False))
 @click.argument("old", shell_complete=complete_recorded_step)
 @click.argument("new")
+@inventory_option
 @state_option
 @click.option("--dry-run", is_flag=True, help="Print the renames, change nothing.")
-def state_mv(profile: str, old: str, new: str, state_url: str | None, dry_run: bool) -> None:
+def state_mv(profile: str, old: str, new: str, inventory: str | None, state_url: str | None,
+             dry_run: bool) -> None:
     """Rename records: a step id, or every step of a component renamed in the profile.
 
     \b
@@ -183,7 +195,7 @@ def state_mv(profile: str, old: str, new: str, state_url: str | None, dry_run: b
     with errors_to_exit():
         from orchestrator.state import Holder, open_store
         from orchestrator.state.move import moves, write_moves
-        store = open_store(state_url_for(profile, state_url))
+        store = open_store(state_url_for(profile, state_url, inventory))
         try:
             name = profile_name(profile)
             with store.locked(name, Holder.me()):

@@ -96,7 +96,13 @@ class CycleError(PlanError):
 
     def __init__(self, cycle: Sequence[str]) -> None:
         self.cycle = list(cycle)
+        #: where the first component of the cycle is written (set by the planner)
+        self.location: Location | None = None
         super().__init__(cycle_text=" -> ".join([*self.cycle, self.cycle[0]]))
+
+    def render(self) -> str:
+        text = super().render()
+        return f"{self.location}: {text}" if self.location else text
 
 
 class StalePlanError(OrchError):

@@ -48,6 +48,8 @@ class Desired:
     layers: list[str]
     #: the steps in dependency order, ties in profile order (set by the planner's cycle check)
     order: list[str] = field(default_factory=list)
+    #: where each component is written (its ``after:``), for errors about it
+    locations: dict[str, Location] = field(default_factory=dict)
 
 
 def _layers(profile: model.Profile) -> list[model.Layer]:
@@ -144,14 +146,23 @@ def expand(loaded: Loaded, registry: Registry) -> Desired:
 
     steps: dict[str, Step] = {}
     for sid, (d, comp, layer, inst, deps) in pending.items():
+        timeout = float(comp.timeout or d.timeout or 600.0)
+        if not 0 < timeout <= model.MAX_SECONDS:  # also false for nan
+            li, ci = comps[comp.name][1]
+            raise SourceError(f"step {sid}: timeout must be a positive number of seconds",
+                              location=smap.locate(("layers", li, "components", ci, "with")),
+                              expected=f"0 < seconds <= {model.MAX_SECONDS:.0f}",
+                              found=repr(timeout))
         steps[sid] = Step(
             id=sid, kind=d.kind, driver=comp.driver or d.driver, component=comp.name,
             layer=layer, inputs=d.inputs, depends_on=tuple(sorted(deps)),
             node=inst.node.name if inst.node is not None else None,
             endpoint=d.endpoint, description=d.description or comp.description,
             external_reason=d.external_reason, replace_on=d.replace_on,
-            timeout=float(comp.timeout or d.timeout or 600.0))
-    return Desired(steps, graph, [lay.name for lay in profile.layers])
+            timeout=timeout)
+    locations = {name: smap.locate(("layers", li, "components", ci, "after"))
+                 for name, (_, (li, ci), _) in comps.items()}
+    return Desired(steps, graph, [lay.name for lay in profile.layers], locations=locations)
 
 
 def _effective_after(comp: model.Component,
@@ -195,6 +206,21 @@ def _item_label(item: Any) -> str:
     return str(item)
 
 
+#: characters an item may not bring into a step id: ``/`` separates node and component,
+#: brackets hold the item, and globs would make ``--target`` patterns match wrongly
+_ID_UNSAFE = set("/[]*?")
+
+
+def _check_item_label(item: Any) -> None:
+    if item is None:
+        return
+    label = _item_label(item)
+    if not label or _ID_UNSAFE & set(label):
+        raise ExpandError(f"foreach item {label!r} cannot be part of a step id",
+                          field_path=("foreach",),
+                          expected="items without /, [, ], * or ? (and not empty)")
+
+
 def _select(nodes: Sequence[Node], select: str | int) -> list[Node]:
     if select == "first":
         return list(nodes[:1])
@@ -223,6 +249,10 @@ def _items(comp: model.Component, node: Node | None, loaded: Loaded) -> list[Any
     if kind == "param":
         value = loaded.parameters.get(arg)
         if isinstance(value, int) and not isinstance(value, bool):
+            if not 0 <= value <= model.MAX_COUNT:
+                raise ExpandError(f"foreach param:{arg} is {value}",
+                                  field_path=("foreach",),
+                                  expected=f"a count from 0 to {model.MAX_COUNT}")
             return list(range(1, value + 1))
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
@@ -297,6 +327,8 @@ def _instances(loaded: Loaded, registry: Registry, comp: model.Component, layer:
     for node, group in targets:
         try:
             items = _items(comp, node, loaded)
+            for item in items:
+                _check_item_label(item)
         except ExpandError as exc:
             raise _located_expand(exc, smap, path) from None
         for item in items:
@@ -340,17 +372,30 @@ def literal_secret_error(where: Location) -> SourceError:
 
 def _typed_with(with_: dict[str, Any], ctype: Any, smap: Any, path: tuple[Any, ...],
                 comp: model.Component) -> dict[str, Any]:
+    from orchestrator.source import non_finite
     try:
-        return dict(msgspec.to_builtins(msgspec.convert(with_, ctype.params, strict=False)))
+        typed = dict(msgspec.to_builtins(msgspec.convert(with_, ctype.params, strict=False)))
+        bad = non_finite(typed)
+        if bad is None:
+            return typed
+        raise SourceError(f"{comp.type}: {'.'.join(map(str, bad))} is not a finite number",
+                          location=smap.locate((*path, "with", *bad)),
+                          expected="a finite number", found=repr(_at(typed, bad)))
     except msgspec.ValidationError as exc:
         from orchestrator.source import split_msgspec_error
         msg, sub = split_msgspec_error(str(exc))
         fields = [f.encode_name for f in msgspec.structs.fields(ctype.params)]
-        bad = msg.split("`")[1] if "unknown field" in msg and msg.count("`") >= 2 else ""
+        unknown = msg.split("`")[1] if "unknown field" in msg and msg.count("`") >= 2 else ""
         raise SourceError(f"{comp.type}: {msg}", location=smap.locate((*path, "with", *sub)),
                           expected=f"parameters of {comp.type}: {', '.join(fields)}",
-                          hint=hint_with(bad, fields, f"`orch components {comp.type}` "
+                          hint=hint_with(unknown, fields, f"`orch components {comp.type}` "
                                                       "documents them")) from None
+
+
+def _at(data: Any, path: tuple[Any, ...]) -> Any:
+    for p in path:
+        data = data[p]
+    return data
 
 
 def _located_expand(exc: ExpandError, smap: Any, path: tuple[Any, ...]) -> SourceError:

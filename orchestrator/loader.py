@@ -19,7 +19,7 @@ import msgspec
 
 from orchestrator import model
 from orchestrator.errors import Location, SourceError, SourceErrors
-from orchestrator.secrets import check_reference, ref
+from orchestrator.secrets import check_reference, looks_secret, ref
 from orchestrator.source import (
     DICT_KEY,
     Document,
@@ -52,7 +52,7 @@ class Node:
         if h.libvirt is not None:
             d["libvirt"] = msgspec.to_builtins(h.libvirt)
         if h.labels:
-            d["labels"] = dict(h.labels)
+            d["labels"] = _with_refs(dict(h.labels), [k for k in h.labels if looks_secret(k)])
         d["hardware"] = msgspec.to_builtins(self.hardware)
         return d
 
@@ -158,6 +158,10 @@ def _located(text: str, smap: SourceMap, data: Any, typ: Any = None) -> SourceEr
             found = f"{found} {_value_at(data, path)!r}" if _value_at(data, path) is not None \
                 else found
             message = "wrong type"
+        else:  # a constraint: `Expected `float` > 0.0`, `... matching regex '...'`
+            expected = message.removeprefix("Expected ").replace("`", "")
+            found = repr(_value_at(data, path))
+            message = "invalid name" if "regex" in message else "value out of range"
     where = ".".join(str(p) for p in path)
     return SourceError(f"{message} at {where or 'top level'}", location=smap.locate(path),
                        expected=expected, found=found, hint=hint)
@@ -267,6 +271,14 @@ def resolve_parameters(profile: model.Profile, smap: SourceMap,
                 continue
             values[name] = ref(str(raw))
             continue
+        if looks_secret(name) and raw != "":
+            errors.append(SourceError(
+                f"parameter {name!r} is named like a secret but is a {spec.type}",
+                location=smap.locate(("parameters", name, "type")),
+                expected="type: secret (its value a reference, env:NAME or file:PATH)",
+                found=f"type: {spec.type}",
+                hint="declare it `type: secret`, so its value never reaches a plan or state"))
+            continue
         try:
             value = _cast(raw, spec.type)
         except (TypeError, ValueError):
@@ -326,9 +338,11 @@ def role_counts(profile: model.Profile, smap: SourceMap,
         except SourceError as exc:
             errors.append(exc)
             continue
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        if not isinstance(count, int) or isinstance(count, bool) or \
+                not 0 <= count <= model.MAX_COUNT:
             errors.append(SourceError(f"role {name!r}: count must be a whole number",
-                                      location=smap.locate(path), expected="an int ≥ 0",
+                                      location=smap.locate(path),
+                                      expected=f"an int from 0 to {model.MAX_COUNT}",
                                       found=repr(count)))
             continue
         if count < role.min or (role.max is not None and count > role.max):
@@ -448,6 +462,9 @@ def check_inventory_secrets(inv: model.Inventory, smap: SourceMap) -> None:
                 check(getattr(h.ssh, key), ("hosts", i, "ssh", key))
         if h.bmc is not None:
             check(h.bmc.password, ("hosts", i, "bmc", "password"))
+        for key, value in h.labels.items():
+            if looks_secret(key):
+                check(value, ("hosts", i, "labels", key))
     seen: dict[str, int] = {}
     for i, h in enumerate(inv.hosts):
         if h.name in seen:

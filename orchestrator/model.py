@@ -21,6 +21,16 @@ from msgspec import Meta, Struct, field
 API_VERSION = "orch/v1"
 
 Name = Annotated[str, Meta(pattern=r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$", max_length=63)]
+#: a component, layer or role name: part of step ids (``pve-2/ceph.osd[sdb]``), so no ``/``,
+#: brackets or glob characters (``--target`` patterns would match it wrongly)
+StepName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$",
+                               max_length=100)]
+#: seconds: positive and finite (``inf`` and ``nan`` are refused; a year at most)
+MAX_SECONDS = 366 * 24 * 3600.0
+Duration = Annotated[float, Meta(gt=0, le=MAX_SECONDS)]
+#: nodes in one role, items of a ``foreach``: bounded so a typo cannot exhaust memory
+MAX_COUNT = 10_000
+Count = Annotated[int, Meta(ge=0, le=MAX_COUNT)]
 Scalar = str | int | float | bool
 
 
@@ -36,7 +46,7 @@ class FromParam(_Strict):
     map: dict[str, Any] | None = None
 
 
-IntOrParam = int | FromParam
+IntOrParam = Count | FromParam
 
 
 class Condition(_Strict):
@@ -54,7 +64,7 @@ class Disk(_Strict):
     size_gib: int = 0
     kind: Literal["nvme", "ssd", "hdd", "virtual"] = "ssd"
     role: Literal["os", "osd", "data", "journal", "cache", "spare"] = "data"
-    count: int = 1
+    count: Annotated[int, Meta(ge=1, le=MAX_COUNT)] = 1
 
 
 class Nic(_Strict):
@@ -62,7 +72,7 @@ class Nic(_Strict):
     speed: str = "1G"
     purpose: str = ""
     sriov_vfs: int = 0
-    count: int = 1
+    count: Annotated[int, Meta(ge=1, le=MAX_COUNT)] = 1
 
 
 class Hardware(_Strict):
@@ -107,7 +117,7 @@ class After(_Strict):
 
     component: str
     nodes: Literal["auto", "same", "all", "first"] = "auto"
-    count: int = 1
+    count: Annotated[int, Meta(ge=1, le=MAX_COUNT)] = 1
 
 
 class Check(_Strict):
@@ -120,11 +130,11 @@ class Check(_Strict):
 
 
 class Component(_Strict):
-    name: str
+    name: StepName
     type: str
     on: str | list[str] | None = None
     #: which nodes of the roles: every node, the first one, or the first N
-    select: Literal["each", "first", "rest"] | int = "each"
+    select: Literal["each", "first", "rest"] | Annotated[int, Meta(ge=1)] = "each"
     #: one step per item: ``disks:osd`` (the role's disks of that role), ``nics:<purpose>``,
     #: ``nodes:ROLE`` (another role's nodes: name, address, host, index, bmc), a list, or
     #: ``param:NAME`` (a list parameter or an int count)
@@ -136,13 +146,13 @@ class Component(_Strict):
     reason: str = ""
     description: str = ""
     verify: list[dict[str, Any]] = []
-    timeout: float | None = None
+    timeout: Duration | None = None
     #: one instance at a time, in node order (a rolling operation: upgrade, reboot, drain)
     serial: bool = False
 
 
 class Layer(_Strict):
-    name: str
+    name: StepName
     components: list[Component]
     description: str = ""
 
@@ -170,8 +180,8 @@ class Profile(_Strict):
     apiVersion: str
     kind: Literal["Profile"]
     metadata: Metadata
-    roles: dict[str, Role]
-    layers: list[Layer]
+    roles: dict[StepName, Role]
+    layers: Annotated[list[Layer], Meta(min_length=1)]
     parameters: dict[str, Parameter] = {}
     preflight: list[Check] = []
     drivers: dict[str, dict[str, Any]] = {}

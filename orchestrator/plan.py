@@ -2,7 +2,10 @@
 
 A plan lists every step with an :class:`Action` and a reason, in an order the executor may
 follow. It records what it was computed from (hashes of the profile, the inventory and the
-state), so that ``orch apply plan.json`` can refuse a plan the world has moved past.
+state, the state's id, the inventory's name), so that ``orch apply plan.json`` can refuse a
+plan the world has moved past, and a **digest** over everything apply will do (steps with
+their inputs, drivers and dependencies, parameters, driver settings, the state's identity),
+so that a plan edited after review is refused (:mod:`orchestrator.saved_plan`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,12 @@ from orchestrator.errors import Location, SourceError
 from orchestrator.graph import Graph
 from orchestrator.plan_format import FORMAT_VERSION
 from orchestrator.step import Step, canonical_json
+
+#: what the digest leaves out: where files are (rewritten when a plan is saved, checked
+#: through the state id and the inputs hash instead), what is derived (the summary) and
+#: when and by which orch the plan was written
+_UNDIGESTED = ("digest", "profile_path", "inventory_path", "state_url", "summary",
+               "created_at", "orch_version")
 
 
 class Action(str, enum.Enum):
@@ -112,6 +121,12 @@ class Plan:
     #: orch's version and the UTC time (ISO 8601) the plan was made at
     orch_version: str = ""
     created_at: str = ""
+    #: the id of the state planned against ("" when none existed yet)
+    state_id: str = ""
+    #: the inventory's ``metadata.name`` ("" without an inventory)
+    inventory: str = ""
+    #: the digest read from a saved plan ("" for a plan made here); see :meth:`compute_digest`
+    digest: str = field(default="", compare=False)
 
     # -- queries -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[PlannedStep]:
@@ -161,7 +176,13 @@ class Plan:
         return bool(self.targets or self.excludes)
 
     def to_dict(self) -> dict[str, Any]:
-        """The saved layout, ``docs/plan-format.md`` (checked by ``docs/plan.schema.json``)."""
+        """The saved layout, ``docs/plan-format.md`` (checked by ``docs/plan.schema.json``),
+        with the digest over what apply will do."""
+        d = self._content()
+        d["digest"] = self.compute_digest(d)
+        return d
+
+    def _content(self) -> dict[str, Any]:
         hosts = plan_format.HostTable()
         steps = [p.to_dict(hosts) for p in self.steps]
         return {
@@ -173,10 +194,12 @@ class Plan:
             "mode": self.mode.value,
             "profile_path": self.profile_path,
             "inventory_path": self.inventory_path,
+            "inventory": self.inventory,
             "inputs_hash": self.inputs_hash,
             "state_hash": self.state_hash,
             "state_url": self.state_url,
             "selection": {"targets": list(self.targets), "excludes": list(self.excludes)},
+            "state_id": self.state_id,
             "parameters": self.parameters,
             "driver_settings": self.driver_settings,
             "layers": list(self.layers),
@@ -192,8 +215,13 @@ class Plan:
         raw = msgspec.json.encode(self.to_dict(), enc_hook=str)
         return msgspec.json.format(raw, indent=1).decode() + "\n"
 
-    def digest(self) -> str:
-        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()
+    def compute_digest(self, content: dict[str, Any] | None = None) -> str:
+        """SHA-256 over everything apply will do, the state's identity included; paths are
+        left out (they are rewritten relative to a saved plan file)."""
+        d = dict(self._content() if content is None else content)
+        for key in _UNDIGESTED:
+            d.pop(key, None)
+        return hashlib.sha256(canonical_json(d).encode()).hexdigest()
 
     @classmethod
     def from_json(cls, text: str, name: str = "plan.json") -> Plan:
@@ -223,6 +251,8 @@ class Plan:
                 driver_settings=d.get("driver_settings", {}),
                 targets=d["targets"], excludes=d["excludes"],
                 orch_version=d.get("orch_version", ""), created_at=d.get("created_at", ""),
+                state_id=d.get("state_id", ""), inventory=d.get("inventory", ""),
+                digest=d.get("digest", ""),
                 findings=tuple(Finding(f["check"], FindingStatus(f["status"]), f["detail"],
                                        f.get("source", "")) for f in d.get("findings", ())),
             )

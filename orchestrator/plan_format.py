@@ -39,10 +39,12 @@ _FROM_ACTIONS[("create", "delete")] = "replace"
 def orch_version() -> str:
     """orch's installed version (``0+unknown`` when run from a tree that is not installed)."""
     from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version("orch")
-    except PackageNotFoundError:
-        return "0+unknown"
+    for dist in ("orch-stack", "orch"):
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            continue
+    return "0+unknown"
 
 
 def now_iso() -> str:

@@ -18,7 +18,15 @@ from typing import Any
 from orchestrator import preflight
 from orchestrator.components import Registry, builtin_registry
 from orchestrator.driver import Driver, DriverRegistry
-from orchestrator.errors import CycleError, OrchError, PlanError, SourceError, SourceErrors
+from orchestrator.errors import (
+    CycleError,
+    DriverLoadError,
+    Location,
+    OrchError,
+    PlanError,
+    SourceError,
+    SourceErrors,
+)
 from orchestrator.expand import Desired, expand, literal_secret_error
 from orchestrator.graph import Graph
 from orchestrator.loader import Loaded
@@ -40,6 +48,8 @@ class PlanOptions:
     #: an exclusion that matches nothing is an error (a typo: the CLI's --exclude), not a
     #: no-op (a caller's standing exclusion, e.g. the lab's destroy)
     strict_excludes: bool = False
+    #: plan against a state built with another inventory (``--allow-inventory-change``)
+    allow_inventory_change: bool = False
 
 
 @dataclass
@@ -64,9 +74,10 @@ def make_plan(loaded: Loaded, store: StateStore, options: PlanOptions | None = N
     w.desired = expand(loaded, components or builtin_registry())   # components → steps
     check_acyclic(w.desired)                                        # cycles, named
     w.findings += preflight.evaluate(loaded)                        # static checks
-    live = instantiate_drivers(loaded, _drivers_used(w.desired.steps.values()), drivers)
+    live = instantiate_drivers(loaded, drivers_used(w.desired.steps.values()), drivers)
     w.records = store.records(loaded.profile.metadata.name)         # what orch recorded
     w.records = follow_moved(w.records, loaded, w.findings)         # moved: renames
+    w.findings += check_inventory(loaded, store, w.records, w.options)  # same machines?
     if w.options.refresh:
         w.observed = observe(live, w.records, w.desired.steps, w.findings)  # facts, drift
     w.planned = diff(w.desired, w.records, w.observed, w.options.mode)
@@ -89,6 +100,7 @@ def check_acyclic(desired: Desired) -> None:
             c = desired.steps[sid].component
             if c not in comps:
                 comps.append(c)
+        err.location = desired.locations.get(comps[0])
         err.hint = ("the `after:` entries of these components form a loop: "
                     + " -> ".join(comps) + "; remove one of them")
         raise
@@ -109,7 +121,42 @@ def follow_moved(records: dict[str, Record], loaded: Loaded,
     return view
 
 
-def _drivers_used(steps: Iterable[Step]) -> list[str]:
+def inventory_name(loaded: Loaded) -> str:
+    return loaded.inventory.metadata.name if loaded.inventory is not None else ""
+
+
+def inventory_key(profile: str) -> str:
+    """The ``orch_meta`` key under which a state keeps the inventory its profile was
+    applied with (set at apply, by :func:`record_inventory`)."""
+    return f"inventory:{profile}"
+
+
+def record_inventory(store: StateStore, plan: Plan) -> None:
+    store.set_meta(inventory_key(plan.profile), plan.inventory)
+
+
+def check_inventory(loaded: Loaded, store: StateStore, records: Mapping[str, Record],
+                    options: PlanOptions) -> list[Finding]:
+    """A state built with inventory ``staging`` must not be planned as in-place updates of
+    ``prod``: refused unless allowed, and then said loudly in the plan."""
+    profile = loaded.profile.metadata.name
+    built_with = store.meta(inventory_key(profile))
+    now = inventory_name(loaded)
+    if not records or built_with is None or built_with == now:
+        return []
+    what = (f"the state {store.url} was built for {profile!r} with inventory "
+            f"{built_with or '(none)'!r}; this plan uses {now or '(none)'!r}")
+    if not options.allow_inventory_change:
+        raise PlanError(f"{what}: its {len(records)} recorded step(s) would be planned as "
+                        "changes to the other inventory's machines",
+                        hint="use the state of that inventory (default: PROFILE.INVENTORY"
+                             ".orch.db, or --state), or pass --allow-inventory-change if "
+                             "the same machines are now described by this inventory")
+    return [Finding("inventory changed", FindingStatus.WARN,
+                    f"{what} (--allow-inventory-change)")]
+
+
+def drivers_used(steps: Iterable[Step]) -> list[str]:
     return sorted({s.driver for s in steps if s.driver != EXTERNAL})
 
 
@@ -126,10 +173,18 @@ def instantiate_drivers(loaded: Loaded, names: Sequence[str],
     it (no connection is made). A bad setting is reported where it was written."""
     import msgspec
 
-    from orchestrator.source import split_msgspec_error
+    from orchestrator.source import non_finite, split_msgspec_error
     out: dict[str, Driver] = {}
     for name in names:
-        cls = registry.load(name)
+        try:
+            cls = registry.load(name)
+        except DriverLoadError as exc:
+            where = _driver_written(loaded, name)
+            if where is None:
+                raise
+            raise SourceError(f"unknown driver {name!r}" if "no such" in str(exc)
+                              else str(exc), location=where, found=name,
+                              hint=exc.hint or "`orch drivers` lists the drivers") from None
         raw, literals = guard(driver_settings(loaded, name))
         if literals:
             raise SourceErrors([literal_secret_error(_settings_source(loaded, name, lit[0])
@@ -149,8 +204,25 @@ def instantiate_drivers(loaded: Loaded, names: Sequence[str],
                               location=smap.locate(("drivers", name, *([key] if key else []))),
                               expected=f"settings of {name}: {known}",
                               hint=f"`orch drivers` describes {name}'s settings") from None
+        bad = non_finite(msgspec.to_builtins(settings))
+        if bad is not None:
+            raise SourceError(f"driver {name!r} setting {'.'.join(map(str, bad))} is not a "
+                              "finite number",
+                              location=_settings_source(loaded, name, bad[0])
+                              .locate(("drivers", name, *bad)),
+                              expected="a finite number of seconds (or a finite value)")
         out[name] = cls(settings)
     return out
+
+
+def _driver_written(loaded: Loaded, name: str) -> Location | None:
+    """Where a component names ``driver: NAME`` (None: a component type's own choice)."""
+    for li, lay in enumerate(loaded.profile.layers):
+        for ci, comp in enumerate(lay.components):
+            if comp.driver == name:
+                return loaded.profile_source.locate(("layers", li, "components", ci,
+                                                     "driver"))
+    return None
 
 
 def _settings_source(loaded: Loaded, driver: str, key: object) -> SourceMap:
@@ -400,10 +472,11 @@ def _plan_value(w: _Work, store: StateStore) -> Plan:
         profile_path=loaded.profile_path, inventory_path=loaded.inventory_path,
         inputs_hash=inputs_hash(loaded), state_hash=store.state_hash(meta.name, w.records),
         state_url=store.url, parameters=dict(loaded.parameters),
+        state_id=store.state_id, inventory=inventory_name(loaded),
         findings=tuple(w.findings),
         layers=tuple(w.desired.layers if w.desired else ()),
         driver_settings={name: guard(driver_settings(loaded, name))[0]
-                         for name in _drivers_used(p.step for p in w.planned)},
+                         for name in drivers_used(p.step for p in w.planned)},
         targets=tuple(w.options.targets), excludes=tuple(w.options.excludes),
         orch_version=orch_version(), created_at=now_iso(),
     )

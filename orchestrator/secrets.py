@@ -171,9 +171,20 @@ def known_values() -> frozenset[str]:
         return frozenset(_seen)
 
 
+#: a secret at least this long is masked wherever it appears inside a text
+REDACT_SUBSTRING_LENGTH = 8
+#: a shorter one only where it stands as a whole word; shorter still, never (masking every
+#: "a" or "1" would garble every message and hide nothing worth hiding)
+REDACT_WORD_LENGTH = 3
+
+
 def redact(text: str) -> str:
     """Mask every known secret value inside ``text``."""
     for value in known_values():
-        if value and value in text:
+        if len(value) < REDACT_WORD_LENGTH or value not in text:
+            continue
+        if len(value) >= REDACT_SUBSTRING_LENGTH:
             text = text.replace(value, MASK)
+        else:
+            text = re.sub(rf"(?<![\w-]){re.escape(value)}(?![\w-])", MASK, text)
     return text

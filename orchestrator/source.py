@@ -9,6 +9,7 @@ large generated inventories the benchmarks use.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -61,9 +62,22 @@ def load_yaml(path: str | Path) -> Document:
         raise SourceError("file not found", location=Location(name),
                           hint="check the path; profiles live in profiles/, "
                                "inventories in inventories/") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"cannot read file: {exc}", location=Location(name)) from None
+    except UnicodeDecodeError as exc:
+        raise not_utf8(name, Path(path).read_bytes(), exc) from None
+    except OSError as exc:
+        raise SourceError(f"cannot read file: {exc.strerror or exc}",
+                          location=Location(name)) from None
     return parse_yaml(text, name)
+
+
+def not_utf8(name: str, data: bytes, exc: UnicodeDecodeError) -> SourceError:
+    """A located error for bytes that are not UTF-8 (line and column of the first bad byte)."""
+    line = data.count(b"\n", 0, exc.start) + 1
+    column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+    return SourceError("not UTF-8 text", location=Location(name, line, column),
+                       expected="a UTF-8 encoded file",
+                       found=f"byte 0x{data[exc.start]:02x}",
+                       hint="save the file as UTF-8")
 
 
 def parse_yaml(text: str, name: str) -> Document:
@@ -80,7 +94,14 @@ def parse_yaml(text: str, name: str) -> Document:
     if node is None:
         raise SourceError("empty document", location=Location(name, 1, 1),
                           expected="a mapping with apiVersion and kind")
-    return Document(_build(node, (), smap), smap)
+    return Document(_Builder(smap).build(node, ()), smap)
+
+
+#: values an alias may expand to, in all (a "billion laughs" file expands to billions)
+MAX_ALIAS_VALUES = 100_000
+#: the tags a document may carry: YAML's own; a custom ``!tag`` means something orch ignores
+_TAGS = {f"tag:yaml.org,2002:{t}" for t in
+         ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "merge")}
 
 
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
@@ -108,32 +129,67 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     return value
 
 
-def _build(node: yaml.Node, path: Path_, smap: SourceMap) -> Any:
-    smap.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.ScalarNode):
-        return _scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(child, (*path, i), smap) for i, child in enumerate(node.value)]
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
+class _Builder:
+    """Plain data from composed nodes. An alias is the very node of its anchor, so a
+    recursive anchor is a node met again below itself, and expansion is counted."""
+
+    def __init__(self, smap: SourceMap) -> None:
+        self.smap = smap
+        self.open: set[int] = set()   # nodes being built (an alias to one is a cycle)
+        self.done: set[int] = set()   # nodes built once (building one again is an alias)
+        self.alias_values = 0
+
+    def _where(self, node: yaml.Node) -> Location:
+        return Location(self.smap.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        key = id(node)
+        if key in self.open:
+            raise SourceError("recursive alias: this anchor contains itself",
+                              location=self._where(node),
+                              hint="an alias (*name) may only refer to a finished anchor")
+        if key in self.done:
+            self.alias_values += 1
+            if self.alias_values > MAX_ALIAS_VALUES:
+                raise SourceError("aliases expand to too many values",
+                                  location=self._where(node),
+                                  expected=f"at most {MAX_ALIAS_VALUES} values from aliases",
+                                  hint="write the values out, or use fewer nested aliases")
+        if node.tag not in _TAGS and not (isinstance(node, yaml.ScalarNode)
+                                          and node.tag == "!"):
+            raise SourceError(f"custom YAML tag {node.tag!r}", location=self._where(node),
+                              expected="plain YAML values (no tags)",
+                              hint="orch reads no tags; secrets are env:NAME or file:PATH")
+        self.smap.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.ScalarNode):
+            self.done.add(key)
+            return _scalar(node)
+        self.open.add(key)
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+        finally:
+            self.open.discard(key)
+            self.done.add(key)
+        raise SourceError("unsupported YAML node", location=self.smap.locate(path))
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             # Keys are always names here: `on:` stays "on" (YAML 1.1 would make it True).
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str):
-                raise SourceError(
-                    "mapping keys must be plain strings",
-                    location=Location(smap.file, key_node.start_mark.line + 1,
-                                      key_node.start_mark.column + 1),
-                    expected="a string key", found=repr(key))
+                raise SourceError("mapping keys must be plain strings",
+                                  location=self._where(key_node), expected="a string key",
+                                  found=repr(key))
             if key in out:
                 raise SourceError(
-                    f"duplicate key {key!r}",
-                    location=Location(smap.file, key_node.start_mark.line + 1,
-                                      key_node.start_mark.column + 1),
+                    f"duplicate key {key!r}", location=self._where(key_node),
                     hint="each key may appear once in a mapping; remove or rename one")
-            out[key] = _build(value_node, (*path, key), smap)
+            out[key] = self.build(value_node, (*path, key))
         return out
-    raise SourceError("unsupported YAML node", location=smap.locate(path))
 
 
 #: stands for a mapping key msgspec does not name in its error path (``$.roles[...].min``)
@@ -157,6 +213,20 @@ def split_msgspec_error(text: str) -> tuple[str, Path_]:
         else:
             path.append(DICT_KEY)
     return text[: m.start()], tuple(path)
+
+
+def non_finite(data: Any, prefix: Path_ = ()) -> Path_ | None:
+    """The path of the first ``inf`` or ``nan`` inside ``data`` (a duration, a size: no
+    number orch reads may be infinite), or None."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return prefix
+    items = data.items() if isinstance(data, dict) else \
+        enumerate(data) if isinstance(data, list) else ()
+    for k, v in items:
+        found = non_finite(v, (*prefix, k))
+        if found is not None:
+            return found
+    return None
 
 
 def iter_paths(data: Any, prefix: Path_ = ()) -> Iterator[Path_]:

@@ -22,7 +22,8 @@ VALIDATOR = Draft202012Validator(SCHEMA)
 GOLDEN_JSON = sorted(golden.PLANS.glob("*/*.json"))
 # the goldens' normalised fields, given real-shaped values
 REAL = {golden.STATE_HASH: "0" * 64, golden.INPUTS_HASH: "1" * 64,
-        golden.CREATED_AT: "2026-12-01T00:00:00Z", golden.ORCH_VERSION: "0.1.0"}
+        golden.CREATED_AT: "2026-12-01T00:00:00Z", golden.ORCH_VERSION: "0.1.0",
+        golden.STATE_ID: "2" * 32, golden.DIGEST: "3" * 64}
 
 
 def _errors(doc: dict) -> list[str]:
@@ -168,7 +169,7 @@ def test_the_documented_command_validates_a_saved_plan(tmp_path):
                         text=True, timeout=120)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     doc = json.loads(out.read_text())
-    assert doc["selection"]["targets"] == ["node-1/*"]
+    assert doc["selection"]["targets"] == ["node-1/*"] and len(doc["digest"]) == 64
     doc["steps"][0]["actions"] = "create"
     out.write_text(json.dumps(doc))
     bad = subprocess.run([exe, "--schemafile", str(schema), str(out)], capture_output=True,

@@ -21,6 +21,7 @@ from orchestrator.components import (
     StepDraft,
     registry,
 )
+from orchestrator.model import MAX_SECONDS, Duration
 from orchestrator.step import EXTERNAL
 
 D = Meta  # short alias: D(description=...)
@@ -173,9 +174,9 @@ class InstallParams(_P):
     method: Annotated[Literal["virtual-media", "pxe"], D(description="how the installer boots")] \
         = "virtual-media"
     os: Annotated[str, D(description="operating system installed (for the plan)")] = ""
-    install_timeout: Annotated[float, D(description="seconds for the installer to finish")] \
-        = 1800.0
-    ssh_timeout: Annotated[float, D(description="seconds to wait for SSH afterwards")] = 600.0
+    install_timeout: Annotated[Duration, D(description="seconds for the installer to "
+                                                       "finish")] = 1800.0
+    ssh_timeout: Annotated[Duration, D(description="seconds to wait for SSH afterwards")] = 600.0
     wait: Annotated[str, D(description="what proves the OS is up: ssh, none (Talos, "
                                        "appliances), or tcp:PORT")] = "ssh"
 
@@ -226,7 +227,7 @@ def _os_install(inst: Instance) -> list[StepDraft]:
 
 # -- SSH -------------------------------------------------------------------------------
 class WaitParams(_P):
-    timeout: Annotated[float, D(description="seconds to wait for a login")] = 600.0
+    timeout: Annotated[Duration, D(description="seconds to wait for a login")] = 600.0
 
 
 @_register("ssh.wait", "Wait until a node accepts an SSH login", WaitParams, "node", ("ssh",))
@@ -409,7 +410,8 @@ for _kind, _desc in {
 
 # -- the fake driver -------------------------------------------------------------------
 class FakeParams(_P):
-    duration: Annotated[float, D(description="seconds the step sleeps")] = 0.0
+    duration: Annotated[float, D(ge=0, le=MAX_SECONDS, description="seconds the step "
+                                                                   "sleeps")] = 0.0
     fail: Annotated[str, D(description="'transient:N' or 'permanent'")] = ""
     endpoint: Annotated[str, D(description="endpoint key for concurrency limits")] = ""
     track: Annotated[bool, D(description="record concurrency per endpoint")] = False

@@ -22,6 +22,7 @@ from orchestrator.components import ExpandError, Instance
 from orchestrator.secrets import is_ref_value
 
 _REF = re.compile(r"(?<!\$)\$\{([^}]+)\}")
+_UNTERMINATED = re.compile(r"(?<!\$)\$\{[^}]*\Z")
 _JOIN = re.compile(r"^(?P<ref>[^|]+)\|\s*join\((?P<q>['\"])(?P<sep>.*)(?P=q)\)$")
 
 
@@ -29,6 +30,10 @@ def interpolate(value: Any, inst: Instance, path: tuple[str | int, ...] = ()) ->
     if isinstance(value, str):
         if "${" not in value:
             return value
+        if _UNTERMINATED.search(value):
+            raise ExpandError(f"unterminated reference in {value!r}", field_path=path,
+                              expected="${...} closed with }",
+                              hint="write $${ for a literal ${ (shell variables)")
         whole = _REF.fullmatch(value)
         if whole:
             return _resolve(whole.group(1).strip(), inst, path, in_text=False)

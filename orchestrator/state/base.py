@@ -196,6 +196,18 @@ class StateStore(ABC):
     def close(self) -> None:
         """Release the connection."""
 
+    def meta(self, key: str) -> str | None:
+        """A fact about the whole state (``state_id``, ``inventory:PROFILE``), or None."""
+        return None
+
+    def set_meta(self, key: str, value: str) -> None:
+        raise NotImplementedError
+
+    @property
+    def state_id(self) -> str:
+        """The random id given to the state when it was created ("" for none yet)."""
+        return self.meta("state_id") or ""
+
     # -- derived ---------------------------------------------------------------------------
     def state_hash(self, profile: str, records: Mapping[str, Record] | None = None) -> str:
         recs = self.records(profile) if records is None else records

@@ -81,8 +81,15 @@ class SqlStore(StateStore):
 
     serial = "INTEGER PRIMARY KEY AUTOINCREMENT"
 
+    #: opened only to read (``plan`` of a state in a read-only directory): nothing is created
+    read_only = False
+    #: this open gave the state its id (a new state, or one made before states had ids)
+    new_identity = False
+
     def __init__(self) -> None:
         self._mutex = threading.RLock()
+        if self.read_only:
+            return
         with self._tx() as cur:
             for stmt in TABLES:
                 cur.execute(stmt.format(serial=self.serial))
@@ -91,6 +98,28 @@ class SqlStore(StateStore):
             if row is None:
                 cur.execute(self._q("INSERT INTO orch_meta (key, value) VALUES ('schema', ?)"),
                             (SCHEMA_VERSION,))
+            cur.execute(self._q("SELECT value FROM orch_meta WHERE key='state_id'"))
+            if cur.fetchone() is None:  # the identity a saved plan names (issue 8, item 3)
+                cur.execute(self._q("INSERT INTO orch_meta (key, value) VALUES "
+                                    "('state_id', ?)"), (uuid.uuid4().hex,))
+                self.new_identity = True
+
+    # -- identity and other facts about the state -------------------------------------------
+    def meta(self, key: str) -> str | None:
+        try:
+            with self._tx() as cur:
+                cur.execute(self._q("SELECT value FROM orch_meta WHERE key=?"), (key,))
+                row = cur.fetchone()
+        except Exception:  # a read-only state made before orch_meta existed
+            if self.read_only:
+                return None
+            raise
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as cur:
+            cur.execute(self._q("INSERT INTO orch_meta (key, value) VALUES (?, ?) ON CONFLICT "
+                                "(key) DO UPDATE SET value=excluded.value"), (key, value))
 
     # -- backend hooks ---------------------------------------------------------------------
     @abstractmethod

@@ -26,17 +26,24 @@ class SqliteStore(SqlStore):
         if not create and not self.path.exists():
             target = ":memory:"
         try:
-            if target != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(target, timeout=30, check_same_thread=False,
-                                         isolation_level="DEFERRED")
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
+            if not create and target != ":memory:":
+                self.read_only = True  # planning only reads: no -wal/-shm written
+                self._conn = _open_read_only(self.path)
+            else:
+                if target != ":memory:":
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._conn = sqlite3.connect(target, timeout=30, check_same_thread=False,
+                                             isolation_level="DEFERRED")
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA busy_timeout=30000")
         except (sqlite3.Error, OSError) as exc:
             raise StateError(f"cannot open state {self.path}: {exc}",
                              hint="check the path, or pass --state") from None
         super().__init__()
+        if target == ":memory:":  # no state exists yet: it has no identity either
+            self._conn.execute("DELETE FROM orch_meta WHERE key='state_id'")
+            self.new_identity = False
 
     def _connection(self) -> Any:
         return self._conn
@@ -49,3 +56,17 @@ class SqliteStore(SqlStore):
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """``mode=ro``; where the directory is read-only too (no ``-shm`` can be made for the
+    WAL), ``immutable=1``: nobody can write there either, so nothing changes under us."""
+    from urllib.parse import quote
+    uri = f"file:{quote(str(path.resolve()))}"
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)

@@ -33,8 +33,13 @@ def test_formats_and_saved_plan_show(tmp_path):
     res = run_orch("plan", str(profile), *state, "--out", str(out), "--format", "json")
     data = json.loads(res.stdout)
     assert data["format_version"] == 2 and len(data["steps"]) == 2
-    assert data["inputs_hash"] and data["state_hash"]
-    assert json.loads(out.read_text()) == data
+    assert data["inputs_hash"] and data["state_hash"] and data["digest"]
+    # printed, the plan names its files absolutely; saved, relative to the plan file
+    saved = json.loads(out.read_text())
+    assert data["profile_path"] == str(profile) and saved["profile_path"] == "profile.yaml"
+    assert data["state_url"] == str(tmp_path / "s.db") and saved["state_url"] == "s.db"
+    assert {**saved, "profile_path": "", "state_url": ""} == \
+        {**data, "profile_path": "", "state_url": ""}
     assert run_orch("show", str(out)).stdout.startswith("orch plan for t")
     md = run_orch("show", str(out), "--format", "markdown").stdout
     assert md.startswith("<!-- orch-plan:t:-") and "### orch plan: `t`" in md and "<details>" in md
@@ -118,4 +123,4 @@ def test_json_logs_are_one_object_per_line_and_nothing_else(tmp_path):
 def test_a_missing_plan_file_is_an_error_not_a_traceback(tmp_path):
     res = run_orch("apply", str(tmp_path / "nope.json"))
     assert res.returncode == 1 and "Traceback" not in res.stderr
-    assert "nope.json: No such file or directory" in res.stderr
+    assert "nope.json: file not found" in res.stderr

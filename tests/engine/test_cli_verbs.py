@@ -147,7 +147,7 @@ def test_orch_environment_defaults_and_their_precedence(tmp_path):
     env_db = tmp_path / "from-env.db"
     env = {"ORCH_STATE": str(env_db), "ORCH_PARALLELISM": "0"}
     res = run_orch("apply", str(profile), "--auto-approve", env=env)
-    assert res.returncode == 2 and "ORCH_PARALLELISM" in res.stderr  # a bad default is named
+    assert res.returncode == 1 and "ORCH_PARALLELISM" in res.stderr  # a bad default is named
     env["ORCH_PARALLELISM"] = "3"
     res = run_orch("apply", str(profile), "--auto-approve", env=env)
     assert res.returncode == 0 and env_db.exists()
@@ -157,7 +157,7 @@ def test_orch_environment_defaults_and_their_precedence(tmp_path):
     # the command line wins over the environment
     res = run_orch("state", "list", str(profile), "--state", str(tmp_path / "other.db"),
                    env={"ORCH_STATE": str(env_db)})
-    assert res.stdout == ""
+    assert res.returncode == 1 and res.stdout == "" and "other.db" in res.stderr
     inv = write(tmp_path / "inv.yaml", """
         apiVersion: orch/v1
         kind: Inventory
@@ -209,7 +209,7 @@ def test_completion_scripts_for_each_shell():
         res = run_orch("completion", shell)
         assert res.returncode == 0 and marker in res.stdout, (shell, res.stdout[:300])
         assert "_ORCH_COMPLETE" in res.stdout
-    assert run_orch("completion", "tcsh").returncode == 2
+    assert run_orch("completion", "tcsh").returncode == 1  # a usage error
 
 
 def test_completion_knows_component_types_and_step_ids(tmp_path):

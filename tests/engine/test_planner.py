@@ -40,10 +40,12 @@ def test_same_inputs_give_byte_identical_renderings(tmp_path, store, monkeypatch
     second = plan_of(path, store)
     for fmt in ("text", "markdown", "json", "dot"):
         assert renderer(fmt)(first) == renderer(fmt)(second), fmt
-    # another store with the same (empty) content: only the state URL differs
+    # another store with the same (empty) content: only the state's URL and id differ,
+    # and the digest, which covers the id (a plan is for one state)
     third = make_plan(load(path), open_store(str(tmp_path / "other.db")))
     j1, j3 = json.loads(first.to_json()), json.loads(third.to_json())
-    assert j1.pop("state_url") != j3.pop("state_url")
+    for key in ("state_url", "state_id", "digest"):
+        assert j1.pop(key) != j3.pop(key)
     assert j1 == j3
 
 

@@ -8,7 +8,8 @@ checkout gives the same bytes on every machine:
 * paths are relative to the repository root (``profiles/76-nested-kvm.yaml``);
 * the state store is a throw-away SQLite file whose URL is shown as ``sqlite:///<state>``;
 * the state hash (of an empty state) and the inputs hash (of the files' bytes, which line
-  endings would change) are shown as ``<state-hash>`` and ``<inputs-hash>``;
+  endings would change) are shown as ``<state-hash>`` and ``<inputs-hash>``; the state's
+  random id and the digest (which covers both) as ``<state-id>`` and ``<digest>``;
 * orch's version and the plan's creation time are shown as ``<orch-version>`` and
   ``<created-at>``.
 
@@ -45,6 +46,8 @@ STATE_HASH = "<state-hash>"
 INPUTS_HASH = "<inputs-hash>"
 ORCH_VERSION = "<orch-version>"
 CREATED_AT = "<created-at>"
+STATE_ID = "<state-id>"
+DIGEST = "<digest>"
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,8 @@ def normalised_json(plan: Plan) -> str:
     d["inputs_hash"] = INPUTS_HASH
     d["orch_version"] = ORCH_VERSION
     d["created_at"] = CREATED_AT
+    d["state_id"] = STATE_ID
+    d["digest"] = DIGEST
     return json.dumps(d, indent=1, ensure_ascii=False) + "\n"
 
 
