@@ -141,13 +141,26 @@ def _execute(the_plan: Any, store: Any, parallelism: int, lock_timeout: float,
     if not the_plan.has_changes:
         click.echo("No changes. Nothing to do.", err=True)
         return
+    from orch_cli.signals import interrupts
+    from orchestrator.errors import OrchError
     total = sum(1 for p in the_plan if p.action.changes)
+    failure = None
     with progress_for(total) as progress:
         opts = ExecOptions(parallelism=parallelism, lock_timeout=lock_timeout,
                            on_event=progress, base_dir=base_dir,
                            check_state_hash=not fresh)
-        report = Executor(the_plan, store, DriverRegistry(), opts).run()
+        executor = Executor(the_plan, store, DriverRegistry(), opts)
+        with interrupts(executor):
+            try:
+                report = executor.run()
+            except OrchError as exc:  # the run failed; the summary still says what was done
+                report = getattr(exc, "report", None)
+                if report is None:
+                    raise
+                failure = exc
     _print_report(report)
+    if failure is not None:
+        raise failure
     if not report.ok:
         sys.exit(EXIT_PARTIAL)
 
@@ -179,9 +192,15 @@ def _print_report(report: Any) -> None:
     failed = report.of(StepStatus.FAILED)
     stopped = report.of(StepStatus.STOPPED)
     skipped = report.of(StepStatus.SKIPPED)
-    click.echo(f"\nApply {'complete' if report.ok else 'partial'} (run {report.run_id}, "
+    interrupted = report.of(StepStatus.INTERRUPTED)
+    word = ("failed" if report.error is not None else "interrupted" if report.stopped_by
+            else "complete" if report.ok else "partial")
+    click.echo(f"\nApply {word} (run {report.run_id}, "
                f"{report.wall_seconds:.1f} s): {ok} succeeded, {len(failed)} failed, "
-               f"{len(stopped)} need a human, {len(skipped)} skipped.", err=True)
+               f"{len(stopped)} need a human, {len(skipped)} skipped"
+               + (f", {len(interrupted)} interrupted" if interrupted else "") + ".", err=True)
+    for o in interrupted:
+        click.echo(f"  INTERRUPTED {o.step_id}: {o.error}", err=True)
     for o in failed:
         click.echo(f"  FAILED {o.step_id} (after {o.attempts} attempt(s)): {o.error}", err=True)
     for o in stopped:

@@ -21,9 +21,13 @@ class PlainProgress:
 
     def __call__(self, event: str, step_id: str, detail: str) -> None:
         with self._lock:
-            if event in ("succeeded", "failed", "skipped", "stopped"):
+            if event in ("succeeded", "failed", "skipped", "stopped", "interrupted"):
                 self.done += 1
             if event == "progress":
+                return
+            if event == "notice":
+                self.stream.write(f"{redact(detail)}\n")
+                self.stream.flush()
                 return
             tail = f": {redact(detail)}" if detail and event != "started" else ""
             self.stream.write(f"[{self.done:>{len(str(self.total))}}/{self.total}] "
@@ -55,19 +59,22 @@ class LiveProgress:
 
     def __call__(self, event: str, step_id: str, detail: str) -> None:
         with self._lock:
-            if event == "progress":
+            if event == "notice":
+                self.console.print(redact(detail))
+            elif event == "progress":
                 self.notes[step_id] = redact(detail)
             elif event == "retry":
                 self.notes[step_id] = "retrying: " + redact(detail)[:80]
             else:
                 self.state[step_id] = event
-                if event == "failed":
+                if event in ("failed", "interrupted"):
                     self.failures.append(f"{step_id}: {redact(detail)[:160]}")
             self.live.update(self._render())
 
     def _render(self) -> Any:
         from rich.table import Table
-        counts = {k: 0 for k in ("started", "succeeded", "failed", "skipped", "stopped")}
+        counts = {k: 0 for k in ("started", "succeeded", "failed", "skipped", "stopped",
+                                 "interrupted")}
         for s in self.state.values():
             counts[s] = counts.get(s, 0) + 1
         table = Table.grid(padding=(0, 2))

@@ -73,6 +73,7 @@ class Walk:
         self.interrupts = 0
         self.cancel_at = NEVER
         self.abandon_at = NEVER
+        self._announced = 0
         self.prior = self._prior_outputs()
 
     def _prior_outputs(self) -> dict[str, Mapping[str, Any]]:
@@ -148,7 +149,23 @@ class Walk:
         self.running[sid] = NEVER  # its deadline is set when a worker starts it
         self.tasks.put(sid)
 
+    def _announce(self) -> None:
+        while self._announced < self.interrupts:
+            self._announced += 1
+            if self._announced == 1:
+                inflight = sum(1 for sid in self.running if sid in self.started)
+                self.opts.on_event("notice", "", (
+                    f"Interrupted {self.stopping[len('(an interrupt: '):-1]}: starting no "
+                    f"more steps; waiting for the {inflight} in progress (they are "
+                    f"cancelled after {self.opts.stop_grace:.0f} s). Interrupt again to "
+                    "cancel them now."))
+            elif self._announced == 2:
+                self.opts.on_event("notice", "", (
+                    "Interrupted again: cancelling the steps in progress; outcomes are "
+                    f"recorded for those that return within {HARD_GRACE:.0f} s"))
+
     def _collect(self) -> None:
+        self._announce()
         now = time.monotonic()
         if now >= self.cancel_at and not self.cancel.is_set():
             self.cancel.set()
