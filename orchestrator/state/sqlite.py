@@ -80,7 +80,8 @@ class SqliteStore(SqlStore):
                 f"{where} is locked by another process writing to it (waited "
                 f"{self.busy:.0f} s)", hint="let it finish, or pass --lock-timeout SECONDS; "
                 "nothing was lost")
-        if "readonly" in low or "read-only" in low:
+        if "readonly" in low or "read-only" in low or (
+                "unable to open" in low and self._read_only()):
             return StateError(f"{where} is read-only ({text})",
                               hint="make the file and its directory writable, or pass "
                               "--state; nothing was changed")
@@ -95,6 +96,12 @@ class SqliteStore(SqlStore):
             return StateError(f"cannot open {where} ({text})",
                               hint="check the path and its permissions, or pass --state")
         return StateError(f"{where}: {text}")
+
+    def _read_only(self) -> bool:
+        """The file, or its directory (WAL needs -wal and -shm beside it), is not writable
+        (os.access also says so for root on a read-only mount)."""
+        return (self.path.exists() and not os.access(self.path, os.W_OK)) or \
+            not os.access(self.path.parent, os.W_OK)
 
     def _lock_row(self, cur: Any, profile: str) -> None:
         # Take SQLite's write lock before reading the lease, so two runs cannot both see
