@@ -182,11 +182,13 @@ def plan_reasons(profile: Path, url: str, destroy: bool = False) -> dict[str, st
 
 def apply_in_process(profile: Path, url: str) -> None:
     """A clean apply without a process start (the setup of a destroy trial)."""
+    from orchestrator import log
     from orchestrator.driver import DriverRegistry
     from orchestrator.executor import Executor
     from orchestrator.loader import load
     from orchestrator.planner import make_plan
     from orchestrator.state import open_store
+    log.configure(level="warning", fmt="console")
     store = open_store(url)
     try:
         plan = make_plan(load(profile), store)
@@ -261,3 +263,22 @@ def wait_for(pred: Any, timeout: float = 30, step: float = 0.02) -> bool:
             return True
         time.sleep(step)
     return False
+
+
+def pg_schema_url(dsn: str) -> str:
+    """A URL to a fresh schema in the PostgreSQL database ``dsn`` (without pytest)."""
+    import uuid
+
+    import psycopg
+    schema = "f_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in dsn else "?"
+    return f"{dsn}{sep}options=-csearch_path%3D{schema}"
+
+
+def drop_pg_schema(dsn: str, url: str) -> None:
+    import psycopg
+    schema = url.partition("options=-csearch_path%3D")[2].split("&")[0]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
