@@ -154,9 +154,9 @@ def _execute(the_plan: Any, store: Any, parallelism: int, lock_timeout: float,
             try:
                 report = executor.run()
             except OrchError as exc:  # the run failed; the summary still says what was done
-                report = getattr(exc, "report", None)
-                if report is None:
+                if getattr(exc, "report", None) is None:
                     raise
+                report = exc.report  # type: ignore[attr-defined]
                 failure = exc
     _print_report(report)
     if failure is not None:

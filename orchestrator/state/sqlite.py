@@ -50,9 +50,9 @@ class SqliteStore(SqlStore):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = self._open(target)
         except (sqlite3.Error, OSError) as exc:
-            raise self._translate(exc) if isinstance(exc, sqlite3.Error) else StateError(
-                f"cannot open state {self.path}: {exc}",
-                hint="check the path, or pass --state") from None
+            translated = self._translate(exc)
+            raise translated or StateError(f"cannot open state {self.path}: {exc}",
+                                           hint="check the path, or pass --state") from None
         super().__init__()
 
     def _open(self, target: str) -> sqlite3.Connection:

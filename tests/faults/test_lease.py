@@ -124,3 +124,28 @@ def test_a_postgres_table_lock_past_the_lease_does_not_let_a_second_run_in(tmp_p
         finish_and_check(profile, url, fake_store, out)
     finally:
         drop_schema(url)
+
+
+@pytest.mark.slow
+def test_a_locked_sqlite_state_is_a_one_line_error_within_the_lock_timeout(tmp_path):
+    """A writer outside orch holds the database: apply does not hang for busy_timeout nor
+    print a traceback; it waits up to --lock-timeout and names the cause."""
+    url = str(tmp_path / "state.db")
+    fake_store = tmp_path / "fake.json"
+    profile = h.write_profile(tmp_path, fake_store, width=1, depth=1)
+    assert h.run("apply", str(profile), "--auto-approve", "--state", url).returncode == 0
+    profile = h.write_profile(tmp_path, fake_store, width=1, depth=2)
+    blocker = sqlite3.connect(url, timeout=10, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        t0 = time.monotonic()
+        res = h.run("apply", str(profile), "--auto-approve", "--state", url,
+                    "--lock-timeout", "3")
+        took = time.monotonic() - t0
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    assert "another process writing to the state" in res.stderr, res.stderr
+    assert 3 <= took < 15
+    assert sum(h.calls(fake_store).values()) == 1
