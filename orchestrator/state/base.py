@@ -165,8 +165,23 @@ class Holder:
         except ProcessLookupError:
             return False
         except PermissionError:
-            return True
-        return True
+            pass
+        started = _process_start(self.pid)
+        # a process that started after the lease was taken is another one, reusing the pid
+        return started is None or started <= self.started_at + 2.0
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (epoch seconds), from /proc; None when unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            stat = fh.read()
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat", encoding="ascii") as fh:
+            btime = next(int(ln.split()[1]) for ln in fh if ln.startswith("btime "))
+        return btime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 @dataclass(frozen=True)
