@@ -303,3 +303,17 @@ def test_retries_stop_at_the_total_time_budget_before_the_attempts_run_out(tmp_p
     outcome = report.outcomes["hopeless"]
     assert outcome.status is StepStatus.FAILED
     assert 2 <= outcome.attempts < 10 and elapsed < 2.5
+
+
+def test_a_lease_whose_pid_was_reused_by_a_newer_process_is_taken_over(tmp_path, store):
+    """The holder died and its pid now belongs to a process started after the lease was
+    taken: that process is not the holder."""
+    import socket
+    newer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        ghost = Holder(socket.gethostname(), newer.pid, time.time() - 3600, "long-dead")
+        assert store.try_lock("t", ghost) is None
+        assert store.try_lock("t", Holder.me()) is None
+    finally:
+        newer.kill()
+        newer.wait()
