@@ -53,7 +53,7 @@ def trials(backend: str, n: int, seed0: int, dsn: str, verbose: bool) -> list[h.
                 if verbose or o.problems:
                     print(f"{o.name:<22} {time.monotonic() - t0:5.1f} s  "
                           f"window={o.interrupted} "
-                          + ("ok" if not o.problems else "; ".join(o.problems)[:400]),
+                          + ("ok" if not o.problems else "\n  ".join(o.problems)),
                           flush=True)
         finally:
             for url in made:

@@ -344,6 +344,11 @@ class SqlStore(StateStore):
                 "VALUES (?, ?, ?, ?, ?, ?)"),
                 (profile, holder.host, holder.pid, holder.started_at,
                  now + self.lease_seconds, holder.run_id))
+            # The lease is ours: no other run of the profile is live, so one still marked
+            # running was killed (even one that had nothing left to do).
+            cur.execute(self._q(
+                "UPDATE orch_runs SET status='aborted', finished_at=? "
+                "WHERE profile=? AND status='running'"), (now, profile))
         return None
 
     def _lock_row(self, cur: Any, profile: str) -> None:

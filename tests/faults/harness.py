@@ -114,7 +114,7 @@ def check_output(out: Outcome, *procs: Any) -> None:
         text = (p.stdout or "") + (p.stderr or "")
         if "Traceback" in text:
             out.tracebacks += 1
-            out.add("traceback in output:\n" + text[-1500:])
+            out.add("traceback in output:\n" + text[text.index("Traceback"):][-3000:])
 
 
 def kill_at(cmd_args: list[str], delay: float, env: dict[str, str] | None = None) -> str:
@@ -229,7 +229,7 @@ def crash_trial(kind: str, seed: int, tmp: Path, url: str,
     for e in errs:
         if "Traceback" in e:
             out.tracebacks += 1
-            out.add("traceback from the killed run:\n" + e[-1500:])
+            out.add("traceback from the killed run:\n" + e[e.index("Traceback"):][-3000:])
     if final.returncode != 0:
         out.add(f"resume exited {final.returncode}: {final.stderr[-800:]}")
     out.interrupted = sum(allowed.values())
