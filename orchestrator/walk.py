@@ -298,7 +298,8 @@ class Walk:
                                error=f"not started: its intent was not journaled ({exc})",
                                root_cause=cause), {}
         deadline = time.monotonic() + p.step.timeout
-        self.running[sid] = deadline
+        if sid in self.running:  # (not when the walk has already given up on it)
+            self.running[sid] = deadline
         return self._carry_out(p, deadline)
 
     def _carry_out(self, p: PlannedStep, deadline: float) -> tuple[StepOutcome, Mapping[str, Any]]:

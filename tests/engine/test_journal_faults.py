@@ -10,7 +10,7 @@ from orchestrator.driver import DriverRegistry
 from orchestrator.errors import PlanError, StateError
 from orchestrator.executor import ExecOptions, Executor, StepStatus
 from orchestrator.loader import load
-from orchestrator.plan import Action, Plan
+from orchestrator.plan import Action, Mode, Plan
 from orchestrator.planner import PlanOptions, make_plan
 from orchestrator.state import Holder, JournalEntry, open_store
 from orchestrator.state.base import StoreBusyError
@@ -79,9 +79,9 @@ def test_a_busy_store_is_retried_until_the_write_commits(tmp_path, store, monkey
     assert all(r.status.value == "applied" for r in store.records("t").values())
 
 
-def hand_edit(plan: Plan, **changes) -> Plan:
+def hand_edit(plan: Plan, edit) -> Plan:
     doc = msgspec.json.decode(plan.to_json())
-    changes["edit"](doc)
+    edit(doc)
     return Plan.from_json(msgspec.json.encode(doc).decode(), "edited.json")
 
 
@@ -97,10 +97,10 @@ def test_a_hand_edited_plan_with_a_cycle_or_a_duplicate_id_is_refused(tmp_path, 
     def dup(doc):
         doc["steps"].append(dict(doc["steps"][0]))
 
-    with pytest.raises(PlanError, match="cycle: a -> b -> a|cycle: b -> a -> b"):
-        Executor(hand_edit(plan, edit=cycle), store, DriverRegistry()).run()
+    with pytest.raises(PlanError, match=r"cycle: (a -> b -> a|b -> a -> b)"):
+        Executor(hand_edit(plan, cycle), store, DriverRegistry()).run()
     with pytest.raises(PlanError, match="lists step 'a' more than once"):
-        Executor(hand_edit(plan, edit=dup), store, DriverRegistry()).run()
+        Executor(hand_edit(plan, dup), store, DriverRegistry()).run()
     assert store.runs("t") == []
 
 
@@ -109,7 +109,7 @@ def test_an_interrupted_delete_is_created_again_never_updated(tmp_path, store):
     assert Executor(plan_of(path, store), store, DriverRegistry()).run().ok
     rec = store.records("t")["a"]
     store.write([JournalEntry("r-destroy", rec.step, "intent", "delete")], "t")
-    destroy = plan_of(path, store, mode=__import__("orchestrator.plan").plan.Mode.DESTROY)
+    destroy = plan_of(path, store, mode=Mode.DESTROY)
     assert "interrupted in run r-destroy: delete was started" in destroy.steps[0].reason
     normal = plan_of(path, store)
     (p,) = [p for p in normal if p.step.id == "a"]
