@@ -21,7 +21,7 @@ def start(profile, url, env=None):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_one_signal_lets_steps_in_progress_finish_and_starts_no_more(sig, new_state, tmp_path):
     url = new_state()
     fake_store = tmp_path / "fake.json"
