@@ -1,7 +1,8 @@
 """``orch``: validate, plan, apply, destroy, and inspect state.
 
 Exit codes: 0 success or no changes; 1 error; 2 changes present (``--detailed-exitcode``);
-3 apply finished partially (some steps failed, were skipped or need a human).
+3 apply finished partially (some steps failed, were skipped or need a human, or the run
+was interrupted by SIGINT or SIGTERM).
 """
 
 from __future__ import annotations
