@@ -155,7 +155,7 @@ class Walk:
             if self._announced == 1:
                 inflight = sum(1 for sid in self.running if sid in self.started)
                 self.opts.on_event("notice", "", (
-                    f"Interrupted {self.stopping[len('(an interrupt: '):-1]}: starting no "
+                    f"Interrupted by {self.stopping[len('(an interrupt: '):-1]}: starting no "
                     f"more steps; waiting for the {inflight} in progress (they are "
                     f"cancelled after {self.opts.stop_grace:.0f} s). Interrupt again to "
                     "cancel them now."))
