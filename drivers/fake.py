@@ -9,6 +9,10 @@ processes:
   ``"permanent"`` always fails permanently;
 * ``leak``: a permanent failure's message includes the ``secret`` input's value (to test
   redaction);
+* every driver call is counted in ``store`` (``attempts``: calls started, per step;
+  ``applied``: calls finished, in order), so fault tests can tell a step done twice;
+* a step in its ``duration`` sleep returns early, failed, when the run cancels it
+  (``request.cancelled``);
 * ``endpoint`` concurrency is recorded in ``store`` when ``track`` is set, so tests can check
   that the executor never exceeded a per-endpoint limit.
 """
@@ -75,7 +79,9 @@ class FakeDriver(Driver):
                     time.sleep(max(remaining, 0))
                     raise StepTimeoutError(f"simulated step needs {duration}s",
                                            endpoint=step.endpoint or "-", operation=step.kind)
-                time.sleep(duration)
+                if request.cancelled.wait(duration):  # the run is being cancelled
+                    raise PermanentError("cancelled before it finished",
+                                         endpoint=step.endpoint or "-", operation=step.kind)
         finally:
             if inputs.get("track"):
                 self._track(step.endpoint or "-", -1)

@@ -1,7 +1,8 @@
 """``orch``: validate, plan, apply, destroy, and inspect state.
 
 Exit codes: 0 success or no changes; 1 error; 2 changes present (``--detailed-exitcode``);
-3 apply finished partially (some steps failed, were skipped or need a human).
+3 apply finished partially (some steps failed, were skipped or need a human, or the run
+was interrupted by SIGINT or SIGTERM).
 """
 
 from __future__ import annotations
@@ -185,15 +186,28 @@ def _execute(the_plan: Any, store: Any, parallelism: int, lock_timeout: float,
     if not the_plan.has_changes:
         _say("No changes. Nothing to do.", "apply.nothing")
         return
+    from orch_cli.signals import interrupts
+    from orchestrator.errors import OrchError
     total = sum(1 for p in the_plan if p.action.changes)
+    failure = None
     with store.locked(the_plan.profile, Holder.me(), timeout=lock_timeout), \
             progress_for(total, json=log.is_json()) as progress:
         record_inventory(store, the_plan)  # which inventory this state is now built with
         opts = ExecOptions(parallelism=parallelism, lock_timeout=lock_timeout,
                            on_event=progress, base_dir=base_dir,
                            check_state_hash=not fresh)
-        report = Executor(the_plan, store, DriverRegistry(), opts).run()
+        executor = Executor(the_plan, store, DriverRegistry(), opts)
+        with interrupts(executor):
+            try:
+                report = executor.run()
+            except OrchError as exc:  # the run failed; the summary still says what was done
+                if getattr(exc, "report", None) is None:
+                    raise
+                report = exc.report  # type: ignore[attr-defined]
+                failure = exc
     _print_report(report, the_plan, params)
+    if failure is not None:
+        raise failure
     if not report.ok:
         sys.exit(EXIT_PARTIAL)
 

@@ -45,7 +45,8 @@ def mark_done_command(plan: Plan, step_id: str, params: Mapping[str, str] | None
 # -- after the run ---------------------------------------------------------------------------
 #: up to this many steps, the recap lists each; past it, succeeded steps per component
 RECAP_EACH = 60
-_MARK = {"succeeded": "ok", "failed": "FAILED", "skipped": "skipped", "stopped": "BY HAND"}
+_MARK = {"succeeded": "ok", "failed": "FAILED", "skipped": "skipped", "stopped": "BY HAND",
+         "interrupted": "INTERRUPTED"}
 
 
 def recap_lines(report: Any, plan: Plan, params: Mapping[str, str] | None = None) -> list[str]:
@@ -60,6 +61,7 @@ def recap_lines(report: Any, plan: Plan, params: Mapping[str, str] | None = None
         by_status.setdefault(o.status.value, []).append(o)
     ok, failed = by_status.get("succeeded", []), by_status.get("failed", [])
     stopped, skipped = by_status.get("stopped", []), by_status.get("skipped", [])
+    interrupted = by_status.get("interrupted", [])
     out = ["", "RECAP " + "*" * 66]
     if len(outcomes) <= RECAP_EACH:
         width = max((len(o.step_id) for o in outcomes), default=10)
@@ -80,9 +82,15 @@ def recap_lines(report: Any, plan: Plan, params: Mapping[str, str] | None = None
             out.append(f"{comp:<{width}}  ×{len(items):<4} {', '.join(parts):<40} "
                        f"longest {seconds(longest)}")
     out.append("")
-    out.append(f"Apply {'complete' if report.ok else 'partial'} (run {report.run_id}, "
+    error = getattr(report, "error", None)
+    word = ("failed" if error is not None else "interrupted"
+            if getattr(report, "stopped_by", "") else "complete" if report.ok else "partial")
+    out.append(f"Apply {word} (run {report.run_id}, "
                f"{report.wall_seconds:.1f} s): {len(ok)} succeeded, {len(failed)} failed, "
-               f"{len(stopped)} need a human, {len(skipped)} skipped.")
+               f"{len(stopped)} need a human, {len(skipped)} skipped"
+               + (f", {len(interrupted)} interrupted" if interrupted else "") + ".")
+    for o in interrupted:  # started, outcome not recorded: the next plan shows them
+        out.append(f"  INTERRUPTED {o.step_id}: {o.error}")
     for o in failed:
         out.append(f"  FAILED {o.step_id} (after {o.attempts} attempt(s), "
                    f"{seconds(o.duration)}): {o.error}")
@@ -104,6 +112,7 @@ def recap_event(report: Any) -> dict[str, Any]:
     """The recap as one ``apply.finished`` JSON event's fields."""
     c = Counter(o.status.value for o in report.outcomes.values())
     return {"run": report.run_id, "ok": report.ok, "seconds": round(report.wall_seconds, 3),
-            **{k: c.get(k, 0) for k in ("succeeded", "failed", "stopped", "skipped")},
+            **{k: c.get(k, 0) for k in ("succeeded", "failed", "stopped", "skipped",
+                                        "interrupted")},
             "failed_steps": sorted(o.step_id for o in report.outcomes.values()
                                    if o.status.value == "failed")}

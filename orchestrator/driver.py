@@ -61,7 +61,12 @@ class ApplyRequest:
     log: Any
     #: Called with a short text to show progress (e.g. "waiting for SSH, 12 s").
     report: Callable[[str], None] = field(default=lambda _text: None)
-    #: Set when the run is being cancelled; long waits should check it.
+    #: Set when the run is being cancelled: after a first SIGINT/SIGTERM plus the stop grace
+    #: (``ORCH_STOP_GRACE``), at once on a second one, and when the run ends. Long waits
+    #: should check it (``cancelled.wait(seconds)`` instead of ``time.sleep``) and then raise
+    #: (a PermanentError saying so): the outcome is journaled as failed, and the next plan
+    #: carries the step out again. A driver that ignores it is waited for up to 5 s after a
+    #: second signal, then reported interrupted.
     cancelled: threading.Event = field(default_factory=threading.Event)
 
 

@@ -34,7 +34,7 @@ from orchestrator.plan import Action, Change, Finding, FindingStatus, Mode, Plan
 from orchestrator.plan_format import now_iso, orch_version
 from orchestrator.secrets import guard, is_ref_value
 from orchestrator.source import SourceMap
-from orchestrator.state.base import Record, RecordStatus, StateStore
+from orchestrator.state.base import Holder, Record, RecordStatus, StateStore
 from orchestrator.step import EXTERNAL, Step
 
 
@@ -80,7 +80,13 @@ def make_plan(loaded: Loaded, store: StateStore, options: PlanOptions | None = N
     w.findings += check_inventory(loaded, store, w.records, w.options)  # same machines?
     if w.options.refresh:
         w.observed = observe(live, w.records, w.desired.steps, w.findings)  # facts, drift
-    w.planned = diff(w.desired, w.records, w.observed, w.options.mode)
+    holder = live_holder(store, loaded.profile.metadata.name, w.records)
+    if holder is not None:
+        w.findings.append(Finding("state lease", FindingStatus.WARN,
+                                  f"a run holds the lease ({holder.describe()}): its steps "
+                                  "in progress are not interrupted; apply waits or fails",
+                                  "state"))
+    w.planned = diff(w.desired, w.records, w.observed, w.options.mode, holder)
     w.planned = select(w.planned, w.options.targets, w.options.excludes,
                        strict_excludes=w.options.strict_excludes)
     w.planned = order(w.planned, w.desired)
@@ -316,15 +322,40 @@ def read_observed(driver: Driver, pairs: Sequence[tuple[Step, Record]],
     return observed
 
 
+def live_holder(store: StateStore, profile: str,
+                records: Mapping[str, Record]) -> Holder | None:
+    """Another live run holding the profile's lease, when some record is pending (only
+    then does it change what the plan says)."""
+    if not any(r.status is RecordStatus.PENDING for r in records.values()):
+        return None
+    holder = store.lock_holder(profile)
+    me = Holder.me()
+    if holder is None or (holder.host, holder.pid) == (me.host, me.pid):
+        return None
+    return holder if holder.alive_here() else None
+
+
+def _pending_reason(rec: Record, holder: Holder | None) -> str:
+    if holder is not None:
+        return (f"in progress in run {rec.run_id} ({holder.describe()} holds the lease): "
+                f"{rec.pending_action} started, outcome not recorded yet")
+    return (f"interrupted in run {rec.run_id}: {rec.pending_action} was started, its outcome "
+            "was never recorded")
+
+
 def diff(desired: Desired, records: Mapping[str, Record],
-         observed: Mapping[str, tuple[bool, Mapping[str, str]]], mode: Mode) -> list[PlannedStep]:
-    """Each desired step's action against its record; records no longer desired are deleted."""
+         observed: Mapping[str, tuple[bool, Mapping[str, str]]], mode: Mode,
+         holder: Holder | None = None) -> list[PlannedStep]:
+    """Each desired step's action against its record; records no longer desired are deleted.
+    ``holder``: a live run holding the lease (pending records are its steps in progress)."""
     out: list[PlannedStep] = []
     if mode is Mode.DESTROY:
-        return [PlannedStep(r.step, Action.DELETE, "destroy: recorded by orch")
+        return [PlannedStep(r.step, Action.DELETE,
+                            _pending_reason(r, holder) if r.status is RecordStatus.PENDING
+                            else "destroy: recorded by orch")
                 for r in records.values()]
     for sid, step in desired.steps.items():
-        out.append(_diff_one(step, records.get(sid), observed.get(sid)))
+        out.append(_diff_one(step, records.get(sid), observed.get(sid), holder))
     for sid, rec in records.items():
         if sid not in desired.steps:
             out.append(PlannedStep(rec.step, Action.DELETE, "no longer in the profile"))
@@ -332,14 +363,21 @@ def diff(desired: Desired, records: Mapping[str, Record],
 
 
 def _diff_one(step: Step, rec: Record | None,
-              obs: tuple[bool, Mapping[str, str]] | None) -> PlannedStep:
+              obs: tuple[bool, Mapping[str, str]] | None,
+              holder: Holder | None = None) -> PlannedStep:
     if rec is None:
         return PlannedStep(step, Action.CREATE, "not in state")
     never_applied = not rec.fingerprint
     if rec.status is RecordStatus.PENDING:
-        action = Action.CREATE if never_applied else _update_or_replace(step, rec)[0]
-        return PlannedStep(step, action, f"interrupted in run {rec.run_id}: "
-                           f"{rec.pending_action} was started, its outcome was never recorded")
+        # An interrupted delete (or create) may have left anything from nothing to all of
+        # it: create again (drivers' create is idempotent), never update in place.
+        if never_applied or rec.pending_action in ("create", "delete"):
+            action = Action.CREATE
+        elif rec.pending_action == "replace":
+            action = Action.REPLACE
+        else:
+            action = _update_or_replace(step, rec)[0]
+        return PlannedStep(step, action, _pending_reason(rec, holder))
     if rec.status is RecordStatus.FAILED:
         action = Action.CREATE if never_applied else _update_or_replace(step, rec)[0]
         return PlannedStep(step, action, f"failed in run {rec.run_id}: {_short(rec.error)}")

@@ -2,8 +2,9 @@
 JSON objects with ``--log-format json``.
 
 All three take the executor's events ``(event, step id, detail)`` — ``started``, ``progress``,
-``retry``, then one of ``succeeded``, ``failed``, ``skipped``, ``stopped`` — and measure each
-step's duration from its ``started`` event.
+``retry``, then one of ``succeeded``, ``failed``, ``skipped``, ``stopped``, ``interrupted`` —
+and measure each step's duration from its ``started`` event. A ``notice`` (no step: e.g.
+"Interrupted by SIGINT: starting no more steps") is shown as a line of its own.
 
 The live table keeps its header columns at fixed widths, lists failures first (they are never
 pushed below the fold), then the running steps in natural order (``node-2`` before
@@ -24,7 +25,7 @@ from typing import Any, TextIO
 
 from orchestrator.secrets import redact
 
-FINAL = ("succeeded", "failed", "skipped", "stopped")
+FINAL = ("succeeded", "failed", "skipped", "stopped", "interrupted")
 _ING = {"create": "creating", "update": "updating", "replace": "replacing",
         "delete": "destroying", "no-op": "checking"}
 
@@ -74,9 +75,11 @@ class Tracker:
         if event == "retry":
             self.notes[step_id] = "retrying: " + redact(detail)[:80]
             return None
+        if event == "notice":
+            return None
         self.state[step_id] = event
         self.done += event in FINAL
-        if event in ("failed", "stopped", "skipped"):
+        if event in ("failed", "stopped", "skipped", "interrupted"):
             self.errors[step_id] = redact(detail)
         d = now - self.started_at[step_id] if step_id in self.started_at else 0.0
         self.duration[step_id] = d
@@ -95,6 +98,9 @@ class PlainProgress(Tracker):
         with self._lock:
             took = self.track(event, step_id, detail)
             if event == "progress":
+                return
+            if event == "notice":
+                self._write(redact(detail))
                 return
             tail = f" ({seconds(took)})" if took else ""
             if detail and event not in ("started", "succeeded"):
@@ -130,7 +136,9 @@ class JsonProgress(Tracker):
         with self._lock:
             took = self.track(event, step_id, detail)
             action = self.action.get(step_id, "")
-            if event == "started":
+            if event == "notice":
+                log.event("run.notice", detail=redact(detail))
+            elif event == "started":
                 log.event("step.started", step=step_id, action=detail)
             elif event in ("progress", "retry"):
                 log.event(f"step.{event}", step=step_id, detail=redact(detail))
@@ -169,6 +177,8 @@ class LiveProgress(Tracker):
     def __call__(self, event: str, step_id: str, detail: str) -> None:
         with self._lock:
             self.track(event, step_id, detail)
+        if event == "notice":
+            self.console.print(redact(detail))
 
     def header(self) -> str:
         c = Counter(self.state.values())

@@ -15,7 +15,8 @@ store: steps carry secret *references* only, and error texts are redacted before
 
 A run holds a **lease** on the profile (holder host, pid, start time, expiry renewed by a
 heartbeat); a second run fails fast naming the holder, or waits up to a timeout. A lease
-whose holder died on this host, or whose expiry passed, is taken over.
+whose holder died on this host is taken over; one whose expiry passed is taken over only
+when its holder is not a live process on this host (a stopped process keeps it).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.errors import StateError
 from orchestrator.step import Step
 
 if TYPE_CHECKING:
@@ -74,13 +76,19 @@ class Record:
     @property
     def step(self) -> Step:
         if self._step is None:
-            self._step = Step.from_dict(json.loads(self._step_json))
+            try:
+                self._step = Step.from_dict(json.loads(self._step_json))
+            except Exception as exc:  # a hand-edited or damaged row
+                raise damaged(self.step_id, "step", exc) from None
         return self._step
 
     @property
     def outputs(self) -> Mapping[str, Any]:
         if self._outputs is None:
-            self._outputs = json.loads(self._outputs_json) if self._outputs_json else {}
+            try:
+                self._outputs = json.loads(self._outputs_json) if self._outputs_json else {}
+            except ValueError as exc:
+                raise damaged(self.step_id, "outputs", exc) from None
         return self._outputs
 
     def __eq__(self, other: object) -> bool:
@@ -93,6 +101,18 @@ class Record:
 
     def __repr__(self) -> str:
         return f"Record({self.step_id!r}, {self.status.value}, {self.fingerprint[:8]})"
+
+
+def damaged(step_id: str, column: str, exc: BaseException) -> StateError:
+    return StateError(f"the state's record of {step_id} is damaged: its {column} cannot be "
+                      f"read ({type(exc).__name__}: {str(exc)[:120]})",
+                      hint=f"`orch state rm PROFILE {step_id}` forgets it (the next plan "
+                      "then creates it again); nothing else was changed")
+
+
+class StoreBusyError(StateError):
+    """The store did not take a write in time (SQLite: another process holds its write
+    lock past busy_timeout). Worth retrying."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +144,8 @@ class Holder:
         return cls(socket.gethostname(), os.getpid(), time.time(), run_id)
 
     def describe(self) -> str:
+        if not self.pid:  # not a process: the store itself was too busy to answer
+            return self.host
         return f"pid {self.pid} on {self.host}" + (f" (run {self.run_id})" if self.run_id
                                                    else "")
 
@@ -131,13 +153,35 @@ class Holder:
         """False when the holder ran on this host and its process is gone."""
         if self.host != socket.gethostname():
             return True
+        return self.running_here()
+
+    def running_here(self) -> bool:
+        """True when the holder runs on this host and its process exists (even stopped:
+        a SIGSTOPped run still holds the lease, whatever its renewal says)."""
+        if self.host != socket.gethostname():
+            return False
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
-            return True
-        return True
+            pass
+        started = _process_start(self.pid)
+        # a process that started after the lease was taken is another one, reusing the pid
+        return started is None or started <= self.started_at + 2.0
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (epoch seconds), from /proc; None when unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            stat = fh.read()
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat", encoding="ascii") as fh:
+            btime = next(int(ln.split()[1]) for ln in fh if ln.startswith("btime "))
+        return btime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 @dataclass(frozen=True)
@@ -155,15 +199,22 @@ class StateStore(ABC):
     """Abstract store; :mod:`.sqlite` and :mod:`.postgres` are the two backends."""
 
     url: str
-    lease_seconds: float = 30.0
+    lease_seconds: float = 30.0  # see state.lease.lease_seconds (ORCH_LEASE_SECONDS)
 
     @abstractmethod
     def records(self, profile: str) -> dict[str, Record]:
         """Every record of ``profile`` by step id."""
 
     @abstractmethod
-    def write(self, entries: Sequence[JournalEntry], profile: str) -> None:
-        """Append ``entries`` to the journal and update records, in one durable transaction."""
+    def write(self, entries: Sequence[JournalEntry], profile: str,
+              holder: Holder | None = None) -> None:
+        """Append ``entries`` to the journal and update records, in one durable transaction.
+        With ``holder``, commit only if it still holds the profile's lease (else raise
+        LeaseLostError and write nothing)."""
+
+    def lock_holder(self, profile: str) -> Holder | None:
+        """Who holds the profile's lease now (None: nobody)."""
+        return None
 
     @abstractmethod
     def begin_run(self, profile: str, mode: str, holder: Holder) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.errors import StateError
+from orchestrator.errors import OrchError, StateError
+from orchestrator.state.base import StoreBusyError
 from orchestrator.state.sql import SqlStore
 
 
@@ -22,14 +23,46 @@ class PostgresStore(SqlStore):
             raise StateError("the PostgreSQL backend needs psycopg",
                              hint="pip install 'orch-stack[postgres]'") from None
         self.url = _without_password(url)
+        self._dsn = url
         try:
             self._conn = psycopg.connect(url, connect_timeout=10)
         except psycopg.Error as exc:
-            raise StateError(f"cannot connect to {self.url}: {str(exc).strip()}") from None
+            raise StateError(f"cannot connect to {self.url}: {_line(exc)}") from None
         super().__init__()
 
     def _connection(self) -> Any:
         return self._conn
+
+    def _open_lease_connection(self) -> Any:
+        import psycopg
+        conn = psycopg.connect(self._dsn, connect_timeout=10)
+        # A renewal that cannot get its row within a third of the lease is retried later
+        # rather than left hanging (the executor stops acting when it is not proven).
+        with conn.cursor() as cur:
+            cur.execute(f"SET statement_timeout = {max(int(self.lease_seconds * 333), 100)}")
+        conn.commit()
+        return conn
+
+    def _translate(self, exc: Exception) -> OrchError | None:
+        import psycopg
+        if not isinstance(exc, psycopg.Error):
+            return None
+        text = _line(exc)
+        if isinstance(exc, (psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedTable,
+                            psycopg.errors.DataException)):
+            return StateError(f"state {self.url} is damaged ({text})",
+                              hint="restore it from a backup; orch changed nothing")
+        if isinstance(exc, (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)):
+            return StoreBusyError(f"state {self.url} is busy ({text})",
+                                  hint="let the other session finish; nothing was lost")
+        if isinstance(exc, psycopg.errors.DiskFull):
+            return StateError(f"no space left for state {self.url} ({text})",
+                              hint="free space on the database server, then run the "
+                              "command again: what was recorded is kept")
+        if isinstance(exc, psycopg.OperationalError):
+            return StateError(f"lost the connection to {self.url} ({text})",
+                              hint="check the database server, then run the command again")
+        return StateError(f"state {self.url}: {text}")
 
     def _q(self, sql: str) -> str:
         return sql.replace("?", "%s")
@@ -38,6 +71,7 @@ class PostgresStore(SqlStore):
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("orch:" + profile,))
 
     def close(self) -> None:
+        self._close_lease()
         self._conn.close()
 
 
@@ -49,3 +83,8 @@ def _without_password(url: str) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":********@")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+def _line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

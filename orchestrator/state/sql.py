@@ -14,9 +14,10 @@ import time
 import uuid
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
+from orchestrator.errors import LeaseLostError, OrchError, StateError
 from orchestrator.secrets import redact
 from orchestrator.state.base import (
     Holder,
@@ -25,9 +26,22 @@ from orchestrator.state.base import (
     RecordStatus,
     RunInfo,
     StateStore,
+    StoreBusyError,
 )
+from orchestrator.state.lease import lease_seconds
 
+#: the schema this orch writes; a state with a higher number was written by a newer orch
 SCHEMA_VERSION = "1"
+
+#: every column orch reads, by table: a state missing one is damaged
+COLUMNS = {
+    "orch_records": "profile, step_id, status, fingerprint, step, outputs, pending_action, "
+                    "run_id, updated_at, error",
+    "orch_journal": "seq, profile, run_id, step_id, phase, action, result, fingerprint, "
+                    "error, at",
+    "orch_runs": "run_id, profile, mode, started_at, finished_at, status, holder",
+    "orch_locks": "profile, host, pid, started_at, expires_at, run_id",
+}
 
 TABLES = [
     """CREATE TABLE IF NOT EXISTS orch_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -72,6 +86,11 @@ UPDATE orch_records SET status='failed', error=?, run_id=?, updated_at=?
 WHERE profile=? AND step_id=?"""
 
 
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
@@ -88,13 +107,27 @@ class SqlStore(StateStore):
 
     def __init__(self) -> None:
         self._mutex = threading.RLock()
-        if self.read_only:
+        self._lease_mutex = threading.Lock()
+        self._lease_conn: Any = None
+        self.lease_seconds = lease_seconds(self.lease_seconds)
+        if self.read_only:  # nothing is created; a newer or damaged state is still refused
+            with self._tx() as cur:
+                if self._has_meta(cur):
+                    cur.execute(self._q("SELECT value FROM orch_meta WHERE key='schema'"))
+                    row = cur.fetchone()
+                    if row is not None:
+                        self._check_schema(str(row[0]))
+                    self._check_columns(cur)
             return
         with self._tx() as cur:
+            row = None
+            if self._has_meta(cur):
+                cur.execute(self._q("SELECT value FROM orch_meta WHERE key='schema'"))
+                row = cur.fetchone()
+            if row is not None:
+                self._check_schema(str(row[0]))
             for stmt in TABLES:
                 cur.execute(stmt.format(serial=self.serial))
-            cur.execute(self._q("SELECT value FROM orch_meta WHERE key='schema'"))
-            row = cur.fetchone()
             if row is None:
                 cur.execute(self._q("INSERT INTO orch_meta (key, value) VALUES ('schema', ?)"),
                             (SCHEMA_VERSION,))
@@ -103,6 +136,7 @@ class SqlStore(StateStore):
                 cur.execute(self._q("INSERT INTO orch_meta (key, value) VALUES "
                                     "('state_id', ?)"), (uuid.uuid4().hex,))
                 self.new_identity = True
+            self._check_columns(cur)
 
     # -- identity and other facts about the state -------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -121,9 +155,45 @@ class SqlStore(StateStore):
             cur.execute(self._q("INSERT INTO orch_meta (key, value) VALUES (?, ?) ON CONFLICT "
                                 "(key) DO UPDATE SET value=excluded.value"), (key, value))
 
+    def _check_columns(self, cur: Any) -> None:
+        for table, cols in COLUMNS.items():
+            try:
+                cur.execute(f"SELECT {cols} FROM {table} WHERE 1=0")
+            except Exception as exc:
+                raise StateError(f"state {self.url} is damaged: table {table} "
+                                 f"({_one_line(exc)})",
+                                 hint="restore it from a backup; orch changed nothing"
+                                 ) from None
+
+    def _has_meta(self, cur: Any) -> bool:
+        """Whether orch_meta exists (a new state has no tables yet)."""
+        try:
+            cur.execute(self._q("SELECT 1 FROM orch_meta WHERE 1=0"))
+        except Exception:
+            self._connection().rollback()
+            return False
+        return True
+
+    def _check_schema(self, value: str) -> None:
+        if not value.isdigit():
+            raise StateError(f"state {self.url} is damaged: schema version {value!r}",
+                             hint="restore it from a backup; orch changed nothing")
+        if int(value) > int(SCHEMA_VERSION):
+            raise StateError(f"state {self.url} was written by a newer orch (schema {value}; "
+                             f"this orch knows {SCHEMA_VERSION})",
+                             hint="upgrade orch to use this state; nothing was changed")
+
     # -- backend hooks ---------------------------------------------------------------------
     @abstractmethod
     def _connection(self) -> Any: ...
+
+    @abstractmethod
+    def _open_lease_connection(self) -> Any:
+        """A second connection, for renewing the lease beside the journal writer."""
+
+    def _translate(self, exc: Exception) -> OrchError | None:
+        """The backend's error as a one-line StateError (None: not a database error)."""
+        return None
 
     def _q(self, sql: str) -> str:
         return sql
@@ -132,15 +202,48 @@ class SqlStore(StateStore):
     def _tx(self) -> Iterator[Any]:
         with self._mutex:
             conn = self._connection()
+            with self._on(conn) as cur:
+                yield cur
+
+    @contextmanager
+    def _lease_tx(self) -> Iterator[Any]:
+        with self._lease_mutex:
+            if self._lease_conn is None:
+                try:
+                    self._lease_conn = self._open_lease_connection()
+                except Exception as exc:
+                    raise self._translate(exc) or exc from None
+            with self._on(self._lease_conn) as cur:
+                yield cur
+
+    @contextmanager
+    def _on(self, conn: Any) -> Iterator[Any]:
+        try:
             cur = conn.cursor()
             try:
                 yield cur
                 conn.commit()
             except BaseException:
-                conn.rollback()
+                with suppress(Exception):
+                    conn.rollback()
                 raise
             finally:
-                cur.close()
+                with suppress(Exception):
+                    cur.close()
+        except OrchError:
+            raise
+        except Exception as exc:
+            err = self._translate(exc)
+            if err is None:
+                raise
+            raise err from None
+
+    def _close_lease(self) -> None:
+        with self._lease_mutex:
+            if self._lease_conn is not None:
+                with suppress(Exception):
+                    self._lease_conn.close()
+                self._lease_conn = None
 
     # -- records and journal ---------------------------------------------------------------
     def records(self, profile: str) -> dict[str, Record]:
@@ -151,11 +254,19 @@ class SqlStore(StateStore):
                 (profile,))
             rows = cur.fetchall()
         statuses = {s.value: s for s in RecordStatus}
-        return {sid: Record(step, statuses[status], fp, outputs, pending, run_id, updated,
-                            error, step_id=sid)
-                for sid, status, fp, step, outputs, pending, run_id, updated, error in rows}
+        out = {}
+        for sid, status, fp, step, outputs, pending, run_id, updated, error in rows:
+            if status not in statuses:
+                raise StateError(
+                    f"state {self.url} is damaged: the record of {sid} has status {status!r}",
+                    hint=f"`orch state rm PROFILE {sid}` forgets it (the next plan then "
+                    "creates it again); nothing was changed")
+            out[sid] = Record(step, statuses[status], fp, outputs, pending, run_id, updated,
+                              error, step_id=sid)
+        return out
 
-    def write(self, entries: Sequence[JournalEntry], profile: str) -> None:
+    def write(self, entries: Sequence[JournalEntry], profile: str,
+              holder: Holder | None = None) -> None:
         if not entries:
             return
         journal_rows = []
@@ -183,6 +294,11 @@ class SqlStore(StateStore):
             cur.executemany(self._q(
                 "INSERT INTO orch_journal (profile, run_id, step_id, phase, action, result, "
                 "fingerprint, error, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"), journal_rows)
+            if holder is not None:  # fencing: nothing commits once the lease is not ours
+                cur.execute(self._q("SELECT 1 FROM orch_locks WHERE profile=? AND host=? "
+                                    "AND pid=?"), (profile, holder.host, holder.pid))
+                if cur.fetchone() is None:
+                    raise LeaseLostError("another run holds it; this write was not committed")
 
     def forget(self, profile: str, step_ids: Sequence[str]) -> int:
         with self._tx() as cur:
@@ -213,6 +329,11 @@ class SqlStore(StateStore):
     def begin_run(self, profile: str, mode: str, holder: Holder) -> str:
         run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         with self._tx() as cur:
+            # Called with the lease held: no other run of the profile can be running, so a
+            # run still marked so was killed (or lost its lease) and never said it ended.
+            cur.execute(self._q(
+                "UPDATE orch_runs SET status='aborted', finished_at=? "
+                "WHERE profile=? AND status='running'"), (time.time(), profile))
             cur.execute(self._q(
                 "INSERT INTO orch_runs (run_id, profile, mode, started_at, finished_at, "
                 "status, holder) VALUES (?, ?, ?, ?, NULL, 'running', ?)"),
@@ -235,6 +356,12 @@ class SqlStore(StateStore):
 
     # -- the lease -------------------------------------------------------------------------
     def try_lock(self, profile: str, holder: Holder) -> Holder | None:
+        try:
+            return self._try_lock(profile, holder)
+        except StoreBusyError:  # another process writes the state: as good as held
+            return Holder("another process writing to the state", 0, time.time())
+
+    def _try_lock(self, profile: str, holder: Holder) -> Holder | None:
         now = time.time()
         with self._tx() as cur:
             self._lock_row(cur, profile)
@@ -245,7 +372,10 @@ class SqlStore(StateStore):
             if row is not None:
                 current = Holder(row[0], int(row[1]), float(row[2]), row[4])
                 same = (current.host, current.pid) == (holder.host, holder.pid)
-                if not same and float(row[3]) > now and current.alive_here():
+                # A live process on this host keeps its lease even past expiry (it may be
+                # stopped, or slowed down); elsewhere, expiry is all we can know.
+                if not same and (current.running_here()
+                                 or (float(row[3]) > now and current.alive_here())):
                     return current
                 cur.execute(self._q("DELETE FROM orch_locks WHERE profile=?"), (profile,))
             cur.execute(self._q(
@@ -253,13 +383,26 @@ class SqlStore(StateStore):
                 "VALUES (?, ?, ?, ?, ?, ?)"),
                 (profile, holder.host, holder.pid, holder.started_at,
                  now + self.lease_seconds, holder.run_id))
+            # The lease is ours: no other run of the profile is live, so one still marked
+            # running was killed (even one that had nothing left to do).
+            cur.execute(self._q(
+                "UPDATE orch_runs SET status='aborted', finished_at=? "
+                "WHERE profile=? AND status='running'"), (now, profile))
         return None
 
     def _lock_row(self, cur: Any, profile: str) -> None:
         """Serialise lock attempts (SQLite: BEGIN IMMEDIATE; PostgreSQL: advisory lock)."""
 
-    def renew_lock(self, profile: str, holder: Holder) -> bool:
+    def lock_holder(self, profile: str) -> Holder | None:
         with self._tx() as cur:
+            cur.execute(self._q("SELECT host, pid, started_at, run_id FROM orch_locks "
+                                "WHERE profile=?"), (profile,))
+            row = cur.fetchone()
+        return Holder(row[0], int(row[1]), float(row[2]), row[3]) if row else None
+
+    def renew_lock(self, profile: str, holder: Holder) -> bool:
+        """On the lease's own connection: never queued behind the journal writer."""
+        with self._lease_tx() as cur:
             cur.execute(self._q(
                 "UPDATE orch_locks SET expires_at=? WHERE profile=? AND host=? AND pid=?"),
                 (time.time() + self.lease_seconds, profile, holder.host, holder.pid))

@@ -1,6 +1,9 @@
 """The executor: limits, retries, failure isolation, external steps, saved plans."""
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -134,9 +137,10 @@ def test_a_dead_holders_lease_is_taken_over(tmp_path, store):
 
 
 def test_a_run_that_loses_its_lease_starts_nothing_more(tmp_path, store, monkeypatch):
-    """Another run takes the lease over (as one does once it has expired, e.g. after this
-    process was paused past the lease); the running step finishes and is journaled, nothing
-    after it starts, and the run ends with LeaseLostError."""
+    """Another run (on another host, where expiry is all it can know) takes the lease over;
+    the running step's driver finishes, but its outcome is not written over the new
+    holder's lease (it stays pending: shown as interrupted), nothing after it starts, and
+    the run ends with LeaseLostError."""
     import threading
 
     from orchestrator.errors import LeaseLostError
@@ -146,25 +150,43 @@ def test_a_run_that_loses_its_lease_starts_nothing_more(tmp_path, store, monkeyp
                          roles={}, drivers={"fake": {"store": str(tmp_path / "f.json")}})
     plan = plan_of(path, store)
     other = open_store(str(tmp_path / "state.db"))
-    usurper = Holder("other-host", 4242, time.time(), "r-usurper")
 
     def take_over() -> None:
-        time.sleep(0.3)
-        other._conn.execute("UPDATE orch_locks SET expires_at=0")  # as if it had lapsed
+        time.sleep(0.3)  # as a run elsewhere does once the lease has lapsed
+        other._conn.execute("UPDATE orch_locks SET host='other-host', pid=4242")
         other._conn.commit()
-        assert other.try_lock("t", usurper) is None
 
     thief = threading.Thread(target=take_over)
     thief.start()
     with pytest.raises(LeaseLostError) as err:
         run(plan, store)
     thief.join()
-    assert "another run took it over" in str(err.value)
+    assert "another run" in str(err.value)
+    assert err.value.report.outcomes["a"].status is StepStatus.INTERRUPTED
     records = store.records("t")
-    assert records["a"].status.value == "applied"       # finished and journaled
+    assert records["a"].status.value == "pending"       # outcome not written: fenced
     assert "b" not in records and "c" not in records    # never started: no intent
     assert store.runs("t")[0].status == "aborted"
     other.close()
+
+
+def test_an_expired_lease_of_a_live_process_here_is_not_taken(tmp_path, store):
+    """A stopped (SIGSTOP) or slowed run on this host lets its lease lapse; it is alive,
+    so another run must not take it over (it would redo the stopped run's step)."""
+    import socket
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        holder = Holder(socket.gethostname(), live.pid, time.time(), "stopped")
+        assert store.try_lock("t", holder) is None
+        store._conn.execute("UPDATE orch_locks SET expires_at=0")
+        store._conn.commit()
+        other = Holder(socket.gethostname(), os.getpid(), time.time(), "me")
+        assert store.try_lock("t", other) == Holder(socket.gethostname(), live.pid,
+                                                     holder.started_at, "stopped")
+    finally:
+        live.kill()
+        live.wait()
+    assert store.try_lock("t", other) is None  # once it is gone, it is taken over
 
 
 class SlowDriver(Driver):
@@ -178,10 +200,10 @@ class SlowDriver(Driver):
 
 
 def test_a_driver_that_overruns_its_timeout_is_given_up_on(tmp_path, store, monkeypatch):
-    import orchestrator.executor as ex
+    import orchestrator.walk as walk
     from orchestrator.plan import Mode, PlannedStep
     from orchestrator.step import Step
-    monkeypatch.setattr(ex, "GRACE_SECONDS", 0.2)
+    monkeypatch.setattr(walk, "GRACE_SECONDS", 0.2)
     step = Step("hang", "slow.op", "slow", "hang", "l", timeout=0.3)
     plan = Plan("t", Mode.NORMAL, (PlannedStep(step, Action.CREATE, "test"),),
                 state_hash=store.state_hash("t"))
@@ -281,3 +303,17 @@ def test_retries_stop_at_the_total_time_budget_before_the_attempts_run_out(tmp_p
     outcome = report.outcomes["hopeless"]
     assert outcome.status is StepStatus.FAILED
     assert 2 <= outcome.attempts < 10 and elapsed < 2.5
+
+
+def test_a_lease_whose_pid_was_reused_by_a_newer_process_is_taken_over(tmp_path, store):
+    """The holder died and its pid now belongs to a process started after the lease was
+    taken: that process is not the holder."""
+    import socket
+    newer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        ghost = Holder(socket.gethostname(), newer.pid, time.time() - 3600, "long-dead")
+        assert store.try_lock("t", ghost) is None
+        assert store.try_lock("t", Holder.me()) is None
+    finally:
+        newer.kill()
+        newer.wait()
