@@ -16,8 +16,8 @@ playbook runs; this module makes ``orch validate``/``plan`` refuse the same mist
 at the profile's line: a key the playbook does not declare (with a did-you-mean), a required
 key missing, a value of the wrong type or outside ``choices``. Type rules follow Ansible's
 argument spec checks (``str`` takes scalars, ``int`` takes digit strings, ``bool`` takes
-Ansible's boolean words, ``list`` takes a comma string). Values still holding ``${...}`` or a
-secret reference are checked for presence only.
+Ansible's boolean words, ``list`` takes a comma string). Values still holding ``${...}``, a
+secret reference or another ``{$KEY: ...}`` directive are checked for presence only.
 """
 
 from __future__ import annotations
@@ -103,7 +103,13 @@ def _check_value(key: str, opt: Mapping[str, Any], value: Any, playbook: str) ->
 
 
 def _deferred(value: Any) -> bool:
-    return is_ref_value(value) or (isinstance(value, str) and "${" in value)
+    """A value known only when the step runs: a secret reference, a ``${...}`` left for
+    later, or another ``{$KEY: ...}`` directive (e.g. ``{$publish: NAME}``, a path the
+    engine fills in)."""
+    if is_ref_value(value) or (isinstance(value, str) and "${" in value):
+        return True
+    return isinstance(value, Mapping) and len(value) == 1 and str(next(iter(value))) \
+        .startswith("$")
 
 
 def _fits(kind: str, value: Any) -> bool:

@@ -186,6 +186,7 @@ def test_secret_references_and_placeholders_are_not_type_checked() -> None:
     options = {"v": {"type": "int"}}
     argspec.check(options, {"v": {"$secret": "env:X"}}, "x.yml")
     argspec.check(options, {"v": "${params.x}"}, "x.yml")
+    argspec.check({"v": {"type": "str"}}, {"v": {"$publish": "kubeconfig/mgmt"}}, "x.yml")
 
 
 # -- Ansible itself enforces the same sidecar -------------------------------------------
