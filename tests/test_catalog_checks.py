@@ -1,6 +1,7 @@
 """Checks that keep the catalog honest, over every profile and inventory:
 
-* every ``ssh.command`` command and ``unless``, as rendered, parses (``bash -n``);
+* every ``ssh.command`` command and ``unless``, as rendered, parses (``bash -n``, and
+  ``dash -n``: the SSH driver runs them with ``sh -c``, which is dash on Debian and Ubuntu);
 * configuration a command writes with a here-document or ``printf`` into a ``.yaml``,
   ``.yml``, ``.json``, ``.ini``, ``.hcl`` or ``.nomad`` file parses with its own tool
   (PyYAML, json, configparser, python-hcl2 where installed);
@@ -19,6 +20,7 @@ import configparser
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from functools import cache
@@ -65,18 +67,25 @@ def _shell_commands(profile: Path, inventory: Path) -> list[tuple[str, str]]:
 # -- bash -n --------------------------------------------------------------------------
 @pytest.mark.parametrize("case", CASES, ids=_id)
 def test_every_command_parses(case: tuple[Path, Path]) -> None:
+    shells = [s for s in ("bash", "dash") if shutil.which(s)]
+    if "dash" not in shells and os.environ.get("CI") == "true":
+        pytest.fail("dash is not installed (Debian's /bin/sh)")
     bad = []
     for sid, command in _shell_commands(*case):
-        result = subprocess.run(["bash", "-n", "-c", command], capture_output=True,
-                                text=True, timeout=30)
-        if result.returncode:
-            bad.append(f"{sid}: {result.stderr.strip()[:300]}")
-    assert not bad, "commands bash cannot parse:\n  " + "\n  ".join(bad)
+        for shell in shells:
+            result = subprocess.run([shell, "-n", "-c", command], capture_output=True,
+                                    text=True, timeout=30)
+            if result.returncode:
+                bad.append(f"{sid} ({shell}): {result.stderr.strip()[:300]}")
+    assert not bad, "commands the shell cannot parse:\n  " + "\n  ".join(bad)
 
 
 def test_bash_n_finds_a_broken_command() -> None:
     assert subprocess.run(["bash", "-n", "-c", "for x in a b; do echo $x"],
                           capture_output=True).returncode != 0
+    if shutil.which("dash"):  # a bashism sh -c cannot run
+        assert subprocess.run(["dash", "-n", "-c", "diff <(ls) <(ls)"],
+                              capture_output=True).returncode != 0
 
 
 # -- generated configuration ----------------------------------------------------------
@@ -234,3 +243,20 @@ def test_the_url_check_can_fail() -> None:
     assert literal_urls("curl -fsSL https://get.example.org/x.sh | sh") == \
         ["https://get.example.org/x.sh"]
     assert literal_urls("curl ${params.x_url} http://keystone-api.openstack.svc:5000") == []
+
+
+# -- no hand-placed inputs ------------------------------------------------------------
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.stem)
+def test_no_command_reads_a_file_placed_by_hand(profile: Path) -> None:
+    """Credentials and site data come from parameters (secrets as references), never from
+    files under /etc/orch/ that no step writes."""
+    doc = yaml.safe_load(profile.read_text(encoding="utf-8"))
+    bad = []
+    for layer in doc.get("layers") or []:
+        for comp in layer.get("components") or []:
+            if comp.get("type") != "ssh.command":
+                continue
+            bad += [comp["name"] for c in _commands(comp.get("with") or {})
+                    if re.search(r"/etc/orch/[\w{}.,-]+", c)
+                    and not re.search(r">\s*/etc/orch/", c)]
+    assert not bad, f"commands read files under /etc/orch/ nothing writes: {sorted(set(bad))}"
