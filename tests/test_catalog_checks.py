@@ -80,6 +80,18 @@ def test_every_command_parses(case: tuple[Path, Path]) -> None:
     assert not bad, "commands the shell cannot parse:\n  " + "\n  ".join(bad)
 
 
+_BASH_ONLY = re.compile(r"(^|[;&|({]\s*)(source|function)\s|\[\[|set -o pipefail|&>")
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_no_command_needs_bash(case: tuple[Path, Path]) -> None:
+    """``sh -c`` is dash on Debian and Ubuntu (and StarlingX): ``source``, ``[[``, ``&>``
+    and pipefail parse there or fail only when run, so they are refused here."""
+    bad = [f"{sid}: {m.group(0).strip()}" for sid, command in _shell_commands(*case)
+           for m in [_BASH_ONLY.search(command)] if m]
+    assert not bad, "bash-only constructs in commands run by sh -c:\n  " + "\n  ".join(bad)
+
+
 def test_bash_n_finds_a_broken_command() -> None:
     assert subprocess.run(["bash", "-n", "-c", "for x in a b; do echo $x"],
                           capture_output=True).returncode != 0
