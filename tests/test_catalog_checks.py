@@ -272,3 +272,15 @@ def test_no_command_reads_a_file_placed_by_hand(profile: Path) -> None:
                     if re.search(r"/etc/orch/[\w{}.,-]+", c)
                     and not re.search(r">\s*/etc/orch/", c)]
     assert not bad, f"commands read files under /etc/orch/ nothing writes: {sorted(set(bad))}"
+
+
+_SELF_REBOOT = re.compile(r"\b(systemctl\s+reboot|shutdown\s+-r|(?<![-\w])reboot(?![-\w]))")
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_no_command_reboots_its_own_host(case: tuple[Path, Path]) -> None:
+    """A reboot started from the command's own SSH session cuts the session and lets the
+    next ``ssh.wait`` pass before the node goes down: restart through the BMC
+    (``bmc.power {state: restart}``) between the command and the wait instead."""
+    bad = [sid for sid, command in _shell_commands(*case) if _SELF_REBOOT.search(command)]
+    assert not bad, f"commands that reboot their own host: {sorted(set(bad))}"
