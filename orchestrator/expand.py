@@ -3,8 +3,9 @@
 Each component becomes *instances* (one per selected node and ``foreach`` item, or one
 cluster-wide), each instance one or more steps chained in order. ``after:`` entries then link
 the last step of each instance depended on to the first step of each dependent instance.
-Components whose ``when:`` does not hold are left out, and whatever came after them inherits
-their own dependencies, so the runbook order survives an optional layer being switched off.
+Components whose ``when:`` does not hold, or whose roles have no nodes (count 0), are left
+out, and whatever came after them inherits their own dependencies, so the runbook order
+survives an optional layer being switched off.
 """
 
 from __future__ import annotations
@@ -130,8 +131,11 @@ def expand(loaded: Loaded, registry: Registry) -> Desired:
             exp.by_node.setdefault(node_key, []).append((ids[0], ids[-1]))
         expanded[name] = exp
 
+    # A component with no steps (`when:` false, or its role has count 0) passes its own
+    # `after:` on to whatever comes after it, so the ordering survives it being empty.
+    present = {name for name, exp in expanded.items() if exp.by_node}
     for exp in expanded.values():
-        for dep in _effective_after(exp.component, comps, active):
+        for dep in _effective_after(exp.component, comps, present):
             target = expanded.get(dep.component)
             if target is None:
                 continue

@@ -177,3 +177,18 @@ def test_distributed_cloud_subclouds_are_a_count_of_sites() -> None:
     per = {c: sum(1 for s in steps if s.component == c) for c in
            ("subcloud.add-sx", "subcloud.add-dx", "subcloud.dx-second-pxe")}
     assert per == {"subcloud.add-sx": 3, "subcloud.add-dx": 2, "subcloud.dx-second-pxe": 2}
+
+
+def test_after_a_component_with_no_nodes_inherits_its_ordering() -> None:
+    """71 in aio-sx: peers.pxe-install and workers.pxe-install select no node (their roles
+    have count 0 or only one node); hosts.unlock, after them, must still come after what
+    they came after (hosts.add), not float free and unlock controller-0 before it is tuned."""
+    profile = golden.PROFILES / "71-starlingx-telco-edge.yaml"
+    loaded = load(profile, golden.INVENTORIES[0], {"mode": "aio-sx"})
+    desired = expand(loaded, builtin_registry())
+    assert not any(s.component in ("peers.pxe-install", "workers.pxe-install")
+                   for s in desired.steps.values()), "the test needs them empty"
+    unlock = [s for s in desired.steps.values() if s.component == "hosts.unlock"]
+    assert unlock, "no hosts.unlock step"
+    deps = {desired.steps[d].component for s in unlock for d in s.depends_on}
+    assert "hosts.add" in deps, f"hosts.unlock depends only on {sorted(deps)}"

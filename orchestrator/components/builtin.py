@@ -19,6 +19,7 @@ from orchestrator.components import (
     ExpandError,
     Instance,
     StepDraft,
+    argspec,
     registry,
 )
 from orchestrator.model import MAX_SECONDS, Duration
@@ -291,11 +292,26 @@ def _check_playbook(inst: Instance, playbook: str) -> None:
                                "with a reason until it exists")
 
 
+def _check_vars(inst: Instance, playbook: str, given: dict[str, Any]) -> None:
+    """The vars against the playbook's declared interface (:mod:`.argspec`)."""
+    options = argspec.load_options(playbook_root(inst) / playbook)
+    if options is None:
+        return
+    try:
+        argspec.check(options, given, playbook)
+    except argspec.SpecProblem as exc:
+        where: tuple[str, ...] = ("with", "vars", exc.key) if exc.key else \
+            (("with", "vars") if given else ("with",))
+        raise ExpandError(str(exc), field_path=where, expected=exc.expected,
+                          hint=exc.hint) from None
+
+
 @_register("ansible.playbook", "Run a playbook from playbooks/ against the component's nodes",
            PlaybookParams, "any", ("ansible",))
 def _playbook(inst: Instance) -> list[StepDraft]:
     p = _params(inst)
     _check_playbook(inst, p["playbook"])
+    _check_vars(inst, p["playbook"], p.get("vars") or {})
     nodes = inst.group or ((inst.node,) if inst.node is not None else ())
     hosts = [n.host_inputs() for n in nodes if n is not None]
     inputs: dict[str, Any] = {"playbook": p["playbook"], "hosts": hosts}
