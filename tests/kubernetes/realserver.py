@@ -38,6 +38,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -253,12 +254,19 @@ class KubeServer:
         for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
             if name in self.procs:
                 self.procs[name].stop()
+        if getattr(self, "etcd_dir", None):
+            shutil.rmtree(self.etcd_dir, ignore_errors=True)
 
     def _start_etcd(self) -> None:
+        # etcd's data in memory when there is a tmpfs: its fsyncs on a busy disk otherwise
+        # time requests out ("etcdserver: request timed out") on a loaded machine
+        shm = Path("/dev/shm")
+        self.etcd_dir = Path(tempfile.mkdtemp(prefix="orch-etcd-", dir=shm if shm.is_dir()
+                                              else self.workdir))
         client, peer, metrics = free_port(), free_port(), free_port()
         self.etcd_url = f"http://127.0.0.1:{client}"
         argv = [str(self.bin_dir / "etcd"), "--name", "orch-test",
-                "--data-dir", str(self.workdir / "etcd"),
+                "--data-dir", str(self.etcd_dir),
                 "--listen-client-urls", self.etcd_url, "--advertise-client-urls", self.etcd_url,
                 "--listen-peer-urls", f"http://127.0.0.1:{peer}",
                 "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
@@ -467,4 +475,3 @@ def kube_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeServer
         yield server
     finally:
         server.stop()
-        shutil.rmtree(workdir / "etcd", ignore_errors=True)
