@@ -4,9 +4,9 @@
 # configuration (bookworm source, bullseye's Go 1.15, nothing installed system-wide) and
 # caches each binary by a content key under ~/.cache/orch/k8s: a second run takes seconds.
 # Cold, measured on 2 cores shared with a load of ~12: kube-apiserver 549 s wall (158 s user +
-# 38 s sys CPU, 0.8 GB peak), then kube-controller-manager 130 s more (36 + 11 s CPU); the
-# whole first run with download ~12 min there; issue 9 measured 2 min 50 s for kube-apiserver
-# on an idle machine. Warm (everything cached): ~12 s. Bounded: 40 minutes.
+# 38 s sys CPU, 0.8 GB peak), then kube-controller-manager 130 s more (36 + 11 s CPU); a
+# first run (download, unpack, kube-apiserver) took 8 min 52 s; issue 9 measured 2 min 50 s
+# for kube-apiserver on an idle machine. Warm (all cached): ~12 s. Bounded: 40 minutes.
 # The tests start etcd + kube-apiserver themselves (tests/kubernetes/realserver.py) and
 # find the binaries through ORCH_KUBE_BIN.
 for tool in make dpkg-deb apt-get; do
