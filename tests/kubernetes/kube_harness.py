@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from apiserver_double import ApiServerDouble
+import pytest
+from realserver import KubeServer
 
 from drivers.kubernetes import KubernetesDriver
 from drivers.kubernetes.settings import KubernetesSettings
@@ -42,15 +43,15 @@ class Cluster:
     kubeconfig: Path
     context: str
     namespace: str
-    double: ApiServerDouble | None
+    server: KubeServer | None  # the local kube-apiserver; None with ORCH_TEST_KUBECONFIG
 
     @property
-    def real(self) -> bool:
-        return self.double is None
+    def local(self) -> bool:
+        return self.server is not None
 
     def settings(self, **overrides: Any) -> KubernetesSettings:
         values: dict[str, Any] = {"kubeconfig": str(self.kubeconfig), "context": self.context,
-                                  "poll_interval": 2.0 if self.real else 0.05,
+                                  "poll_interval": 0.2 if self.local else 2.0,
                                   "request_timeout": 10.0}
         return KubernetesSettings(**{**values, **overrides})
 
@@ -73,3 +74,16 @@ def step_of(kind: str, inputs: Mapping[str, Any]) -> Step:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def served(driver: KubernetesDriver, api_version: str, kind: str) -> None:
+    """On ORCH_TEST_KUBECONFIG's cluster, skip kinds it does not serve; the local server has
+    the genuine CRDs loaded, so there a missing kind fails."""
+    from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+    try:
+        driver.cluster().dynamic.resources.get(api_version=api_version, kind=kind)
+    except ResourceNotFoundError:
+        if os.environ.get("ORCH_TEST_KUBECONFIG"):
+            pytest.skip(f"the cluster does not serve {kind} ({api_version})")
+        raise
