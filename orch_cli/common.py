@@ -57,6 +57,12 @@ def state_url_for(profile_path: str, given: str | None) -> str:
     return str(default_state_path(profile_path))
 
 
+def use_published(state_url: str, profile: str) -> None:
+    """Name where this deployment's steps publish credentials for later layers."""
+    from orchestrator import published
+    published.use(published.directory_for(state_url, profile))
+
+
 @contextmanager
 def errors_to_exit() -> Iterator[None]:
     """Print orch's errors as located messages, never a traceback, and exit 1."""

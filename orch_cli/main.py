@@ -22,6 +22,7 @@ from orch_cli.common import (
     selection_options,
     state_option,
     state_url_for,
+    use_published,
     write_output,
 )
 
@@ -51,6 +52,7 @@ def _make_plan(profile: str, inventory: str | None, params: tuple[str, ...],
     from orchestrator.planner import PlanOptions, make_plan
     from orchestrator.state import open_store
     loaded = _load(profile, inventory, params)
+    use_published(state_url_for(profile, state_url), loaded.profile.metadata.name)
     store = open_store(state_url_for(profile, state_url), create=False)
     try:
         opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude, refresh)
@@ -162,6 +164,7 @@ def _plan_and_execute(profile: str, inventory: str | None, params: tuple[str, ..
     from orchestrator.planner import PlanOptions, make_plan
     from orchestrator.state import Holder, open_store
     loaded = _load(profile, inventory, params)
+    use_published(state_url_for(profile, state_url), loaded.profile.metadata.name)
     store = open_store(state_url_for(profile, state_url))
     try:
         with store.locked(loaded.profile.metadata.name, Holder.me(), timeout=lock_timeout):
@@ -221,6 +224,7 @@ def apply(source: str, inventory: str | None, params: tuple[str, ...], state_url
             from orchestrator.state import open_store
             the_plan = Plan.from_json(Path(source).read_text(encoding="utf-8"), source)
             store = open_store(state_url or the_plan.state_url)
+            use_published(state_url or the_plan.state_url, the_plan.profile)
             base = Path(the_plan.profile_path).parent if the_plan.profile_path else None
             try:
                 _execute(the_plan, store, parallelism, lock_timeout, False, base)

@@ -21,6 +21,7 @@ from orchestrator.components import (
     StepDraft,
     registry,
 )
+from orchestrator.secrets import is_ref_value
 from orchestrator.step import EXTERNAL
 
 D = Meta  # short alias: D(description=...)
@@ -372,6 +373,13 @@ def _manifest_digest(inst: Instance, name: str) -> str | None:
     return None
 
 
+def _published_name(value: Any) -> str:
+    """``k8s:NAME`` for a ``{$secret: published:NAME}`` kubeconfig: one endpoint per cluster."""
+    if is_ref_value(value) and str(value["$secret"]).startswith("published:"):
+        return "k8s:" + str(value["$secret"]).partition(":")[2]
+    return ""
+
+
 def _api(driver: str, kind: str, default_endpoint: str) -> Any:
     def expand(inst: Instance) -> list[StepDraft]:
         inputs = _params(inst)
@@ -380,6 +388,7 @@ def _api(driver: str, kind: str, default_endpoint: str) -> Any:
             if digest:
                 inputs["file_sha256"] = digest
         endpoint = str(inputs.get("cluster") or inputs.get("cloud")
+                       or _published_name(inputs.get("kubeconfig"))
                        or f"{default_endpoint}:{inst.loaded.profile.metadata.name}")
         return [StepDraft(kind, driver, inputs, endpoint=endpoint)]
     return expand
