@@ -99,8 +99,39 @@ def _kube_steps() -> Iterator[tuple[str, Any]]:
     for profile in golden.profiles():
         for inventory in golden.INVENTORIES:
             for planned in _plan(profile, inventory):
-                if planned.step.driver == "kubernetes":
+                if planned.step.driver == "kubernetes" or _is_helm(planned.step):
                     yield profile.stem, planned.step
+
+
+def _is_helm(step: Any) -> bool:
+    return step.kind == "ansible.playbook" and \
+        step.inputs.get("playbook") == "common/helm-release.yml"
+
+
+def helm_objects(values_of: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The custom resources a ``helm.release`` passes its values into verbatim, as far as the
+    profile gives them (without the chart's defaults): rook-ceph-cluster's ``cephClusterSpec``
+    becomes the CephCluster's spec (named ``clusterName``, default the release namespace),
+    each of ``cephBlockPools``/``cephFileSystems``/``cephObjectStores`` a pool, file system
+    or object store with its ``spec``."""
+    if values_of.get("chart") != "rook-release/rook-ceph-cluster":
+        return []
+    values = dict(values_of.get("values") or {})
+    namespace = str(values_of.get("helm_namespace") or "default")
+    meta = {"namespace": namespace}
+    out: list[dict[str, Any]] = []
+    if values.get("cephClusterSpec"):
+        out.append({"apiVersion": "ceph.rook.io/v1", "kind": "CephCluster",
+                    "metadata": {"name": values.get("clusterName") or namespace, **meta},
+                    "spec": values["cephClusterSpec"]})
+    for key, kind in (("cephBlockPools", "CephBlockPool"),
+                      ("cephFileSystems", "CephFilesystem"),
+                      ("cephObjectStores", "CephObjectStore")):
+        for item in values.get(key) or ():
+            out.append({"apiVersion": "ceph.rook.io/v1", "kind": kind,
+                        "metadata": {"name": item["name"], **meta},
+                        "spec": item.get("spec") or {}})
+    return out
 
 
 def _plan(profile: Path, inventory: Path) -> Any:
@@ -125,8 +156,17 @@ def collect() -> Catalog:
         if step.kind == "kubernetes.wait":
             waits[(profile, step.id)] = target(step.inputs)
             continue
-        steps += 1
         inputs = dict(step.inputs)
+        if _is_helm(step):
+            for obj in helm_objects(inputs.get("vars") or {}):
+                key = (profile, json.dumps(obj, sort_keys=True))
+                found.setdefault(key, CatalogObject(profile, obj, "")).steps.add(
+                    f"{step.id} (helm values)")
+                ns = obj["metadata"]["namespace"]  # the release's, which helm creates
+                used.setdefault(profile, set()).add(ns)
+                created.setdefault(profile, set()).add(ns)
+            continue
+        steps += 1
         if inputs.get("url") or inputs.get("urls"):
             not_built[(profile, step.id)] = NotBuilt(
                 profile, step.id, "manifest fetched from a URL (no Internet here)")

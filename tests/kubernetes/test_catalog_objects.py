@@ -13,8 +13,8 @@ What a bare API server cannot do is done here explicitly, never by skipping an o
   dry run); the ones no step of the profile creates are printed (they are the profile's to
   create, or an operator's, or a chart's).
 * **Controllers**: without kube-controller-manager no namespace gets its ``default``
-  ServiceAccount, which admission requires for a Pod; the test then creates it, as the
-  service-account controller would.
+  ServiceAccount and token Secret, which 1.20's admission requires for a Pod; the test then
+  creates them, as the service-account and token controllers would.
 * **Webhooks**: CAPI's mutating webhook fills a MachineDeployment's ``spec.selector`` (and
   the template's matching labels) from its name and cluster; :data:`WEBHOOK_DEFAULTS` does the
   same before the dry run, and says so.
@@ -87,22 +87,39 @@ def _resource(dynamic: Any, obj: dict[str, Any]) -> Any:
         return None
 
 
-def _ensure_namespace(dynamic: Any, name: str, play_sa_controller: bool) -> None:
+def _create(dynamic: Any, kind: str, body: dict[str, Any], namespace: str | None) -> Any:
     from kubernetes.client.exceptions import ApiException
 
-    ns = dynamic.resources.get(api_version="v1", kind="Namespace")
-    sa = dynamic.resources.get(api_version="v1", kind="ServiceAccount")
-    for resource, body, namespace in (
-            (ns, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, None),
-            (sa, {"apiVersion": "v1", "kind": "ServiceAccount",
-                  "metadata": {"name": "default", "namespace": name}}, name)):
-        if resource is sa and not play_sa_controller:
-            break
-        try:
-            dynamic.create(resource, body=body, namespace=namespace)
-        except ApiException as exc:
-            if exc.status != 409:  # already there
-                raise
+    resource = dynamic.resources.get(api_version="v1", kind=kind)
+    try:
+        return dynamic.create(resource, body=body, namespace=namespace)
+    except ApiException as exc:
+        if exc.status != 409:  # already there
+            raise
+        return dynamic.get(resource, name=body["metadata"]["name"], namespace=namespace)
+
+
+def _ensure_namespace(dynamic: Any, name: str, controllers: bool) -> None:
+    """The namespace, and -- unless kube-controller-manager runs -- what its service-account
+    and token controllers would add: the ``default`` ServiceAccount and its token Secret,
+    which 1.20's ServiceAccount admission requires before it admits a Pod."""
+    _create(dynamic, "Namespace", {"metadata": {"name": name}}, None)
+    if controllers:
+        return
+    sa = _create(dynamic, "ServiceAccount", {"metadata": {"name": "default"}}, name)
+    if sa.secrets:
+        return
+    token = f"default-token-{sa.metadata.uid[:5]}"
+    _create(dynamic, "Secret", {
+        "metadata": {"name": token, "annotations": {
+            "kubernetes.io/service-account.name": "default",
+            "kubernetes.io/service-account.uid": sa.metadata.uid}},
+        "type": "kubernetes.io/service-account-token",
+        "data": {"token": "cGxheWVkLWJ5LXRoZS10ZXN0", "ca.crt": "", "namespace": ""}}, name)
+    resource = dynamic.resources.get(api_version="v1", kind="ServiceAccount")
+    dynamic.patch(resource, name="default", namespace=name,
+                  body={"secrets": [{"name": token}]},
+                  content_type="application/merge-patch+json")
 
 
 def _dry_run(dynamic: Any, resource: Any, entry: CatalogObject) -> str:
@@ -133,13 +150,13 @@ def _dry_run(dynamic: Any, resource: Any, entry: CatalogObject) -> str:
 
 def test_every_catalog_object_is_accepted_by_the_real_server(
         catalog: Catalog, dynamic: Any, kube_server: Any) -> None:
-    play_sa = not getattr(kube_server, "controllers", False)
+    controllers = bool(getattr(kube_server, "controllers", False))
     no_crd: dict[str, list[str]] = {}
     rejected: list[str] = []
     checked = 0
     namespaces = sorted({ns for used in catalog.namespaces_used.values() for ns in used})
     for ns in namespaces:
-        _ensure_namespace(dynamic, ns, play_sa)
+        _ensure_namespace(dynamic, ns, controllers)
     for entry in catalog.objects:
         resource = _resource(dynamic, entry.obj)
         if resource is None:
@@ -152,7 +169,8 @@ def test_every_catalog_object_is_accepted_by_the_real_server(
     print(f"\n{checked} catalog objects checked by dry-run server-side apply "
           f"({len(catalog.objects)} built from {catalog.steps} steps); "
           f"{len(namespaces)} namespaces created first"
-          + ("; default ServiceAccounts created as the controller would" if play_sa else ""))
+          + ("" if controllers else "; default ServiceAccounts and their tokens created as "
+                                    "the service-account and token controllers would"))
     for kind, names in sorted(no_crd.items()):
         print(f"  not checked, no public CRD: {kind}: {', '.join(names)}")
     for nb in catalog.not_built:
