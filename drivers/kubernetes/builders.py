@@ -5,6 +5,7 @@ cluster. A bad input raises :class:`InputError` naming the input.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -151,7 +152,8 @@ def _dv_source(source: Any) -> dict[str, Any]:
 def data_volume(inputs: Mapping[str, Any]) -> dict[str, Any]:
     """A ``cdi.kubevirt.io/v1beta1`` DataVolume from name, source, size, storage_class (or
     CDI's own ``storage`` block)."""
-    storage: dict[str, Any] = dict(inputs.get("storage") or {})  # CDI's own form, as given
+    # CDI's own form, as given (a deep copy: the size below must not change the inputs)
+    storage: dict[str, Any] = copy.deepcopy(dict(inputs.get("storage") or {}))
     if inputs.get("size") or not storage:
         storage.setdefault("resources", {}).setdefault("requests", {})["storage"] = \
             str(_need(inputs, "size"))

@@ -139,15 +139,21 @@ class KubernetesDriver(Driver):
                    report: Callable[[str], None], cancelled: threading.Event) -> None:
         pending = list(refs)
         while pending:
-            pending = [ref for ref in pending if get_object(cluster, ref) is not None]
+            held: dict[str, str] = {}
+            for ref in pending:
+                live = get_object(cluster, ref)
+                if live is not None:
+                    held[describe(ref)] = _holding(live)
+            pending = [ref for ref in pending if describe(ref) in held]
             if not pending:
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0 or cancelled.is_set():
-                names = ", ".join(describe(ref) for ref in pending)
+                names = ", ".join(name + (f" ({why})" if why else "")
+                                  for name, why in held.items())
                 raise StepTimeoutError(f"still present at the step deadline: {names}",
                                        endpoint=cluster.endpoint, operation="delete",
-                                       hint="look for finalizers that cannot finish")
+                                       hint=_FINALIZER_HINT)
             report(f"waiting for {describe(pending[0])} to go")
             cancelled.wait(min(self.settings.poll_interval, remaining))
 
@@ -180,6 +186,24 @@ class KubernetesDriver(Driver):
         for name in missing:
             found[name] = "deleted outside orch"
         return Observed(exists=True, drift=found, outputs=outputs)
+
+
+def _holding(live: Mapping[str, Any]) -> str:
+    """What keeps an object that was asked to go: its finalizers (a namespace's in its spec
+    too) and, for a namespace, what its controller says remains."""
+    finalizers = [*((live.get("metadata") or {}).get("finalizers") or ()),
+                  *((live.get("spec") or {}).get("finalizers") or ())]
+    text = f"finalizers: {', '.join(finalizers)}" if finalizers else ""
+    for cond in (live.get("status") or {}).get("conditions") or ():
+        if cond.get("type") in ("NamespaceContentRemaining", "NamespaceFinalizersRemaining") \
+                and cond.get("status") == "True" and cond.get("message"):
+            text += f"; {cond['message']}"
+    return text
+
+
+_FINALIZER_HINT = ("a finalizer's controller has not finished: foregroundDeletion is the "
+                   "garbage collector's (kube-controller-manager), kubernetes the namespace "
+                   "controller's, others their operator's")
 
 
 def _key(ref: Mapping[str, str]) -> tuple[str, str, str, str]:

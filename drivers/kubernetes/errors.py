@@ -2,7 +2,11 @@
 
 Transient (the executor retries): connection refused or reset, timeouts, 409 Conflict,
 429 Too Many Requests (with its Retry-After), 5xx. Permanent: 400, 401, 403, 404, 422 and
-other 4xx, TLS failures, a kind the API server does not serve, a broken kubeconfig. Every
+other 4xx, TLS failures, a kind the API server does not serve, a broken kubeconfig -- and
+the HTTP 500 a real kube-apiserver (1.20 at least) answers to a server-side apply whose
+object does not fit the resource's schema ("failed to create typed patch object ...:
+.spec.running: expected boolean"), which no retry can cure: the same object sent by POST
+gets 422. Schema errors name the field paths the server reported. Every
 message names the API server URL and the operation, is built from the Status object the
 server sent (not from the client's repr, which carries headers), and passes through
 :func:`scrub` so that no bearer token or resolved secret can leak.
@@ -11,6 +15,7 @@ server sent (not from the client's repr, which carries headers), and passes thro
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +28,24 @@ HINTS = {
     403: "the kubeconfig's user lacks RBAC permission for this verb and resource",
     422: "the object is invalid: check the step's inputs against the resource's schema",
 }
+#: a server-side apply the server could not type against the schema: HTTP 500, yet permanent
+TYPED_PATCH = re.compile(r"failed to create typed patch object|field not declared in schema")
+#: a field path as the structured-merge-diff library prints it: .spec.template.spec[0].x
+FIELD_PATH = re.compile(r"((?:\.[A-Za-z0-9_\-]+|\[[^\]]*\])+): ")
+
+
+def schema_fields(body: Any, message: str) -> list[str]:
+    """Field paths an Invalid (422) Status lists in its causes, or a typed-patch error names."""
+    fields: list[str] = []
+    try:
+        status = json.loads(body) if isinstance(body, str | bytes) else body
+        causes = (status.get("details") or {}).get("causes") or ()
+        fields = [str(c["field"]) for c in causes if isinstance(c, dict) and c.get("field")]
+    except (ValueError, AttributeError):
+        pass
+    if not fields and TYPED_PATCH.search(message):
+        fields = FIELD_PATH.findall(message.split("typed patch object", 1)[-1])
+    return list(dict.fromkeys(fields))
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
@@ -90,11 +113,15 @@ def translate(exc: BaseException, *, endpoint: str, operation: str,
         reason, message = status_message(exc.body)
         text = scrub(f"HTTP {status} {reason or exc.reason or ''}: {message}".replace("  ", " "),
                      secrets)
-        if status == 0 or status >= 500 or status in TRANSIENT_STATUSES:
+        schema_error = status == 422 or (status == 500 and bool(TYPED_PATCH.search(message)))
+        if not schema_error and (status == 0 or status >= 500 or status in TRANSIENT_STATUSES):
             return TransientError(text, endpoint=endpoint, operation=operation,
                                   retry_after=_retry_after(exc.headers))
-        return PermanentError(text, endpoint=endpoint, operation=operation,
-                              hint=HINTS.get(status, ""))
+        hint = HINTS.get(422 if schema_error else status, "")
+        fields = schema_fields(exc.body, message) if schema_error else []
+        if fields:
+            hint = f"{hint} (field {', '.join(fields)})"
+        return PermanentError(text, endpoint=endpoint, operation=operation, hint=hint)
     if isinstance(exc, ResourceNotFoundError):
         return PermanentError(scrub(f"the API server does not serve this kind ({exc})", secrets),
                               endpoint=endpoint, operation=operation,

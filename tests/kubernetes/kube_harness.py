@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from apiserver_double import ApiServerDouble
+from realserver import KubeServer
 
 from drivers.kubernetes import KubernetesDriver
 from drivers.kubernetes.settings import KubernetesSettings
@@ -42,15 +42,15 @@ class Cluster:
     kubeconfig: Path
     context: str
     namespace: str
-    double: ApiServerDouble | None
+    server: KubeServer | None  # the local kube-apiserver; None with ORCH_TEST_KUBECONFIG
 
     @property
-    def real(self) -> bool:
-        return self.double is None
+    def local(self) -> bool:
+        return self.server is not None
 
     def settings(self, **overrides: Any) -> KubernetesSettings:
         values: dict[str, Any] = {"kubeconfig": str(self.kubeconfig), "context": self.context,
-                                  "poll_interval": 2.0 if self.real else 0.05,
+                                  "poll_interval": 0.2 if self.local else 2.0,
                                   "request_timeout": 10.0}
         return KubernetesSettings(**{**values, **overrides})
 

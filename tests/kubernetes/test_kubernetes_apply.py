@@ -1,5 +1,11 @@
-"""kubernetes.manifest and kubernetes.wait through the real client: server-side apply,
-drift, pruning, deletion and waits, against the API server double or a real cluster."""
+"""kubernetes.manifest and kubernetes.wait through the real client against the real
+kube-apiserver (or ORCH_TEST_KUBECONFIG's cluster): server-side apply, no-op re-apply,
+drift, field-manager conflicts, pruning, deletion with finalizers and namespaces, waits.
+
+Where a controller would act and the local server runs none for it, the test plays that
+controller by patching ``/status`` (a Deployment rolled out) or removing the finalizer (the
+garbage collector, the namespace controller when kube-controller-manager was not built),
+and says so."""
 
 from __future__ import annotations
 
@@ -41,12 +47,19 @@ def test_manifest_is_server_side_applied_with_our_field_manager(
     assert obj is not None and obj["data"] == {"colour": "blue"}
     managers = {(m["manager"], m["operation"]) for m in obj["metadata"]["managedFields"]}
     assert ("orch", "Apply") in managers
-    if cluster.double is not None:  # the request itself, as the double received it
-        patch = [r for r in cluster.double.requests
-                 if r["method"] == "PATCH" and r["path"].endswith(f"/configmaps/{name}")][-1]
-        assert patch["content_type"] == "application/apply-patch+yaml"
-        assert patch["query"] == {"fieldManager": "orch", "force": "True"} or \
-            patch["query"] == {"fieldManager": "orch", "force": "true"}
+
+
+def test_the_apply_request_is_a_forced_server_side_apply(
+        proxy_driver: KubernetesDriver, cluster: Cluster, proxy: Any) -> None:
+    """The request itself, as the fault proxy (passing everything through) saw it."""
+    name = unique("cm")
+    run_step(proxy_driver, "kubernetes.manifest",
+             {"manifest": configmap(name, cluster.namespace, colour="red")})
+    patch = [r for r in proxy.requests
+             if r["method"] == "PATCH" and r["path"].endswith(f"/configmaps/{name}")][-1]
+    assert patch["content_type"] == "application/apply-patch+yaml"
+    assert patch["query"] in ({"fieldManager": "orch", "force": "True"},
+                              {"fieldManager": "orch", "force": "true"})
 
 
 def test_applying_twice_changes_nothing_and_read_sees_no_drift(
@@ -154,7 +167,7 @@ def test_delete_waits_for_finalizers_until_the_deadline(
     cm["metadata"]["finalizers"] = ["example.com/hold"]
     outputs = run_step(driver, "kubernetes.manifest", {"manifest": cm}).outputs
     started = time.monotonic()
-    with pytest.raises(StepTimeoutError, match=f"still present.*{name}"):
+    with pytest.raises(StepTimeoutError, match=f"still present.*{name}.*example.com/hold"):
         run_step(driver, "kubernetes.manifest", {"manifest": cm}, action=Action.DELETE,
                  prior=outputs, timeout=1.0)
     assert time.monotonic() - started < 1.0 + driver.settings.poll_interval + 5
@@ -181,12 +194,37 @@ def test_wait_for_a_deployment_rollout_and_its_available_condition(
     }
     run_step(driver, "kubernetes.manifest", {"manifest": deployment})
     target = {"kind": "Deployment", "name": name, "namespace": cluster.namespace}
+    if cluster.local:  # no deployment controller (nor node) here: the test plays it
+        play_deployment_controller(driver, name, cluster.namespace, delay=1.0)
 
     rolled = run_step(driver, "kubernetes.wait", {**target, "rollout": True}, timeout=180)
     assert rolled.outputs["state"] == "1/1 updated, 1/1 available"
+    assert rolled.outputs["waited"] >= 0.5  # it did wait for the (played) controller
     available = run_step(driver, "kubernetes.wait", {**target, "condition": "Available"},
                          timeout=30)
     assert available.outputs["state"].startswith("Available=True")
+
+
+def play_deployment_controller(driver: KubernetesDriver, name: str, namespace: str,
+                               delay: float) -> None:
+    """PLAYS the deployment controller: after ``delay`` s, report one replica rolled out and
+    Available through the /status subresource."""
+    import threading
+
+    def roll_out() -> None:
+        time.sleep(delay)
+        dyn = driver.cluster().dynamic
+        resource = dyn.resources.get(api_version="apps/v1", kind="Deployment")
+        generation = dyn.get(resource, name=name, namespace=namespace).metadata.generation
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        status = {"observedGeneration": generation, "replicas": 1, "updatedReplicas": 1,
+                  "readyReplicas": 1, "availableReplicas": 1,
+                  "conditions": [{"type": "Available", "status": "True",
+                                  "reason": "MinimumReplicasAvailable", "message": "played",
+                                  "lastTransitionTime": now, "lastUpdateTime": now}]}
+        resource.status.patch(body={"status": status}, name=name, namespace=namespace,
+                              content_type="application/merge-patch+json")
+    threading.Thread(target=roll_out, daemon=True).start()
 
 
 def test_wait_gives_up_at_the_deadline_telling_the_last_state(
@@ -263,3 +301,67 @@ def test_manifests_from_several_urls_are_applied_in_order(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def needs_controllers(cluster: Cluster) -> None:
+    """The local server runs kube-controller-manager (garbage collector, namespace
+    controller); a server without it could not finish these deletions at all."""
+    if cluster.server is not None:
+        assert cluster.server.controllers, "kube-controller-manager is not running"
+
+
+def test_foreground_deletion_waits_for_the_garbage_collector_to_remove_dependents(
+        driver: KubernetesDriver, cluster: Cluster) -> None:
+    """The driver deletes with propagationPolicy=Foreground: the owner goes only after the
+    garbage collector (the real one, in kube-controller-manager) deleted its dependents."""
+    needs_controllers(cluster)
+    parent = unique("owner")
+    outputs = run_step(driver, "kubernetes.manifest",
+                       {"manifest": configmap(parent, cluster.namespace)}).outputs
+    child = configmap(unique("dependent"), cluster.namespace)
+    child["metadata"]["ownerReferences"] = [{
+        "apiVersion": "v1", "kind": "ConfigMap", "name": parent,
+        "uid": outputs["objects"][0]["uid"], "blockOwnerDeletion": True}]
+    dyn = driver.cluster().dynamic
+    dyn.resources.get(api_version="v1", kind="ConfigMap").create(
+        body=child, namespace=cluster.namespace)
+
+    run_step(driver, "kubernetes.manifest", {"manifest": configmap(parent, cluster.namespace)},
+             action=Action.DELETE, prior=outputs, timeout=60)
+    assert live(driver, "ConfigMap", parent, cluster.namespace) is None
+    assert live(driver, "ConfigMap", child["metadata"]["name"], cluster.namespace) is None
+
+
+def test_deleting_a_namespace_waits_until_its_contents_are_gone(
+        driver: KubernetesDriver, cluster: Cluster) -> None:
+    """The namespace stays Terminating (finalizer `kubernetes`) until the namespace controller
+    (the real one) deleted what is in it, including objects orch never made."""
+    needs_controllers(cluster)
+    ns = unique("orch-ns")
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+    outputs = run_step(driver, "kubernetes.manifest",
+                       {"manifest": [namespace, configmap("inside", ns, a="1")]}).outputs
+    dyn = driver.cluster().dynamic
+    dyn.resources.get(api_version="v1", kind="ConfigMap").create(
+        body=configmap("made-by-hand", ns), namespace=ns)
+    vm = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+          "metadata": {"name": "vm", "namespace": ns, "finalizers": ["example.com/hold"]},
+          "spec": {"template": {"spec": {"domain": {"devices": {}}}}}}
+    if cluster.local:
+        run_step(driver, "kubernetes.manifest", {"manifest": vm})
+
+    # a custom resource holding a finalizer keeps the namespace, and the step says why
+    delete = {"manifest": [namespace]}
+    if cluster.local:
+        with pytest.raises(StepTimeoutError, match=f"Namespace {ns} .finalizers: kubernetes"):
+            run_step(driver, "kubernetes.manifest", delete, action=Action.DELETE,
+                     prior={"objects": outputs["objects"][:1]}, timeout=5)
+        held = live(driver, "VirtualMachine", "vm", ns, api_version="kubevirt.io/v1")
+        assert held is not None and held["metadata"].get("deletionTimestamp")
+        resource = dyn.resources.get(api_version="kubevirt.io/v1", kind="VirtualMachine")
+        dyn.patch(resource, body={"metadata": {"finalizers": None}}, name="vm", namespace=ns,
+                  content_type="application/merge-patch+json")
+    run_step(driver, "kubernetes.manifest", delete, action=Action.DELETE,
+             prior={"objects": outputs["objects"][:1]}, timeout=120)
+    assert live(driver, "Namespace", ns) is None
+    assert live(driver, "ConfigMap", "made-by-hand", ns) is None
