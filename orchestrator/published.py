@@ -143,3 +143,34 @@ def names(value: Any, *, key: str = PUBLISH_KEY) -> set[str]:
         for v in value:
             found |= names(v, key=key)
     return found
+
+
+def unordered_readers(steps: Mapping[str, Any], ancestors: Any,
+                      settings: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Problems with the hand-offs of a desired plan: a step reading ``published:NAME`` (in
+    its inputs, or through its driver's settings) that nothing publishes, or that does not
+    come after the step publishing it. ``steps`` maps ids to steps (``inputs``, ``driver``,
+    ``component``); ``ancestors(id)`` is the set of ids a step depends on, transitively."""
+    publishers: dict[str, list[str]] = {}
+    for sid, step in steps.items():
+        for name in names(step.inputs):
+            publishers.setdefault(name, []).append(sid)
+    problems = [f"{name} is published by {len(ids)} steps ({', '.join(sorted(ids))}): "
+                "give each its own name" for name, ids in sorted(publishers.items())
+                if len(ids) > 1]
+    from_settings = {driver: {str(v).partition(":")[2] for v in values.values()
+                              if isinstance(v, str) and v.startswith(f"{SCHEME}:")}
+                     for driver, values in settings.items()}
+    for sid, step in steps.items():
+        read = names(step.inputs, key="$secret") | from_settings.get(step.driver, set())
+        for name in sorted(read):
+            source = publishers.get(name)
+            if not source:
+                problems.append(f"{sid} reads published:{name}, which no step of this "
+                                "profile publishes ({$publish: " + name + "})")
+            elif source[0] != sid and source[0] not in ancestors(sid):
+                publisher = steps[source[0]].component
+                problems.append(f"{sid} reads published:{name} but does not come after "
+                                f"{source[0]}, which publishes it: add `after: "
+                                f"[{publisher}]` to component {step.component}")
+    return problems

@@ -99,6 +99,50 @@ def test_kubeconfig_from_a_step_input_or_a_setting_reference(publish_dir: Path) 
     assert kubeconfig_of("", KubernetesSettings(kubeconfig="/x/config")).path == "/x/config"
 
 
+def _plan_profile(tmp_path: Path, text: str) -> Any:
+    from orchestrator.loader import load
+    from orchestrator.planner import PlanOptions, make_plan
+    from orchestrator.state import open_store
+
+    (tmp_path / "profiles").mkdir(exist_ok=True)
+    if not (tmp_path / "playbooks").exists():
+        (tmp_path / "playbooks").symlink_to(ROOT / "playbooks")
+    profile = tmp_path / "profiles" / "p.yaml"
+    profile.write_text(text)
+    inventory = tmp_path / "i.yaml"
+    inventory.write_text("apiVersion: orch/v1\nkind: Inventory\nmetadata: {name: i}\n"
+                         "hosts: [{name: h1, address: 192.0.2.1}]\n")
+    store = open_store(str(tmp_path / "p.orch.db"))
+    try:
+        return make_plan(load(profile, inventory), store, PlanOptions(refresh=False))
+    finally:
+        store.close()
+
+
+def test_a_reader_must_come_after_its_publisher(tmp_path: Path) -> None:
+    from orchestrator.errors import PlanError
+
+    ordered = PROFILE.replace("NODE", "/n").replace("NS", "ns")
+    plan = _plan_profile(tmp_path, ordered)
+    assert {p.step.id for p in plan} >= {"cp-1/publish.cert", "app.by-cert"}
+    with pytest.raises(PlanError) as err:
+        _plan_profile(tmp_path, ordered.replace("after: [publish.cert]", "after: []"))
+    assert "app.by-cert reads published:kubeconfig/cert but does not come after " \
+           "cp-1/publish.cert" in str(err.value) and "after: [publish.cert]" in str(err.value)
+    with pytest.raises(PlanError, match="no step of this profile publishes"):
+        _plan_profile(tmp_path, ordered.replace("published:kubeconfig/token",
+                                                "published:kubeconfig/other"))
+
+
+def test_a_driver_setting_reference_binds_every_step_of_the_driver(tmp_path: Path) -> None:
+    from orchestrator.errors import PlanError
+
+    text = PROFILE.replace("NODE", "/n").replace("NS", "ns").replace(
+        "roles:", "drivers:\n  kubernetes: {kubeconfig: \"published:kubeconfig/cert\"}\nroles:")
+    with pytest.raises(PlanError, match=r"app\.by-token reads published:kubeconfig/cert"):
+        _plan_profile(tmp_path, text)
+
+
 # -- end to end --------------------------------------------------------------------------
 def _sshd_helpers() -> Any:
     path = ROOT / "tests" / "ssh" / "sshd_server.py"
