@@ -316,6 +316,12 @@ class HelmParams(_P):
     values: Annotated[dict[str, Any], D(description="chart values")] = {}
 
 
+#: what a plan cannot know about a chart before apply (said on every helm.release step)
+HELM_NOT_CHECKED = ("not checked before apply: that the chart version exists, its templates "
+                    "and required values, the objects it creates (the catalog's tests check "
+                    "values against the chart's documented values.yaml)")
+
+
 @_register("helm.release",
            "Install a Helm chart (kubernetes.core.helm, run by Ansible on a control-plane node)",
            HelmParams, "node", ("ansible",))
@@ -323,13 +329,14 @@ def _helm(inst: Instance) -> list[StepDraft]:
     p = _params(inst)
     _check_playbook(inst, "common/helm-release.yml")
     assert inst.node is not None
+    description = "; ".join(filter(None, (inst.component.description, HELM_NOT_CHECKED)))
     return [StepDraft("ansible.playbook", "ansible",
                       {"playbook": "common/helm-release.yml", "hosts": [_host(inst)],
                        # `namespace` is reserved in Ansible: the playbook takes helm_namespace
                       "vars": {"release": p.get("release") or inst.component.name.split(".")[-1],
                                **{("helm_namespace" if k == "namespace" else k): v
                                   for k, v in p.items() if k != "release"}}},
-                      endpoint=_ssh_endpoint(inst))]
+                      endpoint=_ssh_endpoint(inst), description=description)]
 
 
 # -- libvirt ---------------------------------------------------------------------------
