@@ -30,6 +30,7 @@ Other test directories can use it with ``from realserver import kube_server`` af
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import datetime
 import ipaddress
 import os
@@ -38,6 +39,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -217,6 +219,7 @@ class KubeServer:
     crds_created: list[str] = field(default_factory=list)
     procs: dict[str, Proc] = field(default_factory=dict)
     pki: dict[str, Path] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per start-up phase
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self, crds: Path | None = CRDS) -> KubeServer:
@@ -237,28 +240,43 @@ class KubeServer:
             self.url, ca=self.ca_file, cert=self.client_cert, key=self.client_key,
             user="orch-admin"))
         self.kubeconfig_path.chmod(0o600)
+        self._lap("pki", started)
         self._start_etcd()
+        self._lap("etcd", started)
         self.procs["kube-apiserver"] = Proc("kube-apiserver", self._apiserver_argv(port, tokens),
                                             self.workdir / "kube-apiserver.log")
         self.start_apiserver()
         self._bind_viewer()
+        self._lap("kube-apiserver", started)
         if (self.bin_dir / "kube-controller-manager").exists():
             self._start_controller_manager()
+            self._lap("kube-controller-manager", started)
         if crds is not None and crds.is_dir():
             self.crds_created = load_crds(self, crds)
+            self._lap("crds", started)
         self.startup_seconds = round(time.monotonic() - started, 1)
         return self
+
+    def _lap(self, phase: str, started: float) -> None:
+        self.timings[phase] = round(time.monotonic() - started - sum(self.timings.values()), 1)
 
     def stop(self) -> None:
         for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
             if name in self.procs:
                 self.procs[name].stop()
+        if getattr(self, "etcd_dir", None):
+            shutil.rmtree(self.etcd_dir, ignore_errors=True)
 
     def _start_etcd(self) -> None:
+        # etcd's data in memory when there is a tmpfs: its fsyncs on a busy disk otherwise
+        # time requests out ("etcdserver: request timed out") on a loaded machine
+        shm = Path("/dev/shm")
+        self.etcd_dir = Path(tempfile.mkdtemp(prefix="orch-etcd-", dir=shm if shm.is_dir()
+                                              else self.workdir))
         client, peer, metrics = free_port(), free_port(), free_port()
         self.etcd_url = f"http://127.0.0.1:{client}"
         argv = [str(self.bin_dir / "etcd"), "--name", "orch-test",
-                "--data-dir", str(self.workdir / "etcd"),
+                "--data-dir", str(self.etcd_dir),
                 "--listen-client-urls", self.etcd_url, "--advertise-client-urls", self.etcd_url,
                 "--listen-peer-urls", f"http://127.0.0.1:{peer}",
                 "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
@@ -413,19 +431,23 @@ def load_crds(server: KubeServer, root: Path, timeout: float = 60) -> list[str]:
         dyn = DynamicClient(api)
         crd_api = dyn.resources.get(api_version="apiextensions.k8s.io/v1",
                                     kind="CustomResourceDefinition")
-        names = []
-        for path in sorted(root.rglob("*.yaml")):
+
+        def install(path: Path) -> str:
             body = yaml.safe_load(path.read_text())
-            name = body["metadata"]["name"]
-            names.append(name)
+            name = str(body["metadata"]["name"])
             try:
                 dyn.server_side_apply(crd_api, body=body, name=name, field_manager="orch-test",
                                       force_conflicts=True)
             except ApiException as exc:
                 if exc.status != 500 or name not in CREATE_ONLY:
-                    raise ServerError(f"{path.name}: HTTP {exc.status} {exc.body!r:.300}") from None
+                    raise ServerError(f"{path.name}: HTTP {exc.status} {exc.body!r:.300}") \
+                        from None
                 crd_api.create(body=body)
                 created.append(name)
+            return name
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:  # the server is the bottleneck
+            names = list(pool.map(install, sorted(root.rglob("*.yaml"))))
         ext = client.ApiextensionsV1Api(api)
         deadline = time.monotonic() + timeout
         pending = set(names)
@@ -467,4 +489,3 @@ def kube_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeServer
         yield server
     finally:
         server.stop()
-        shutil.rmtree(workdir / "etcd", ignore_errors=True)

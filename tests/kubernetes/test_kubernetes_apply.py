@@ -356,8 +356,15 @@ def test_deleting_a_namespace_waits_until_its_contents_are_gone(
         with pytest.raises(StepTimeoutError, match=f"Namespace {ns} .finalizers: kubernetes"):
             run_step(driver, "kubernetes.manifest", delete, action=Action.DELETE,
                      prior={"objects": outputs["objects"][:1]}, timeout=5)
-        held = live(driver, "VirtualMachine", "vm", ns, api_version="kubevirt.io/v1")
-        assert held is not None and held["metadata"].get("deletionTimestamp")
+        deadline = time.monotonic() + 60  # the namespace controller deletes what is inside
+        while time.monotonic() < deadline:
+            held = live(driver, "VirtualMachine", "vm", ns, api_version="kubevirt.io/v1")
+            assert held is not None  # its finalizer holds it
+            if held["metadata"].get("deletionTimestamp"):
+                break
+            time.sleep(0.5)
+        assert held["metadata"].get("deletionTimestamp")
+        assert live(driver, "Namespace", ns) is not None
         resource = dyn.resources.get(api_version="kubevirt.io/v1", kind="VirtualMachine")
         dyn.patch(resource, body={"metadata": {"finalizers": None}}, name="vm", namespace=ns,
                   content_type="application/merge-patch+json")

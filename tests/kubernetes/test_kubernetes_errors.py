@@ -25,12 +25,6 @@ def cm_inputs(cluster: Cluster) -> dict[str, Any]:
                          "metadata": {"name": unique("cm"), "namespace": cluster.namespace}}}
 
 
-def vm(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"template": {"spec": {"domain": {"devices": {}}}}, **spec}}
-
-
 # -- what the real server answers ----------------------------------------------------------
 def test_an_invalid_object_is_a_permanent_422_naming_the_field(
         driver: KubernetesDriver, cluster: Cluster) -> None:
@@ -50,25 +44,41 @@ def test_an_invalid_object_is_a_permanent_422_naming_the_field(
 
 def test_a_wrong_field_type_on_a_custom_resource_is_the_servers_500_yet_permanent(
         driver: KubernetesDriver, cluster: Cluster) -> None:
-    """kube-apiserver 1.20 answers a server-side apply that does not fit a CRD's schema with
-    HTTP 500 "failed to create typed patch object" (the same object by POST gets 422). No
-    retry can cure it: permanent, with the field path."""
+    """kube-apiserver 1.20 answers a server-side apply whose object does not fit the schema's
+    structure (a map where the Multus CRD says string) with HTTP 500 "failed to create typed
+    patch object"; the same object by POST gets 422. No retry can cure it: permanent, with
+    the field path."""
     from kubernetes.client.exceptions import ApiException
 
-    name = unique("vm")
+    nad = {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+           "metadata": {"name": unique("nad"), "namespace": cluster.namespace},
+           "spec": {"config": {"type": "bridge"}}}
     with pytest.raises(PermanentError) as info:
-        run_step(driver, "kubernetes.manifest",
-                 {"manifest": vm(name, cluster.namespace, running="yes")})
+        run_step(driver, "kubernetes.manifest", {"manifest": nad})
     err = info.value
     assert "HTTP 500" in str(err) and "failed to create typed patch object" in str(err)
-    assert ".spec.running" in err.hint and "schema" in err.hint
+    assert "(field .spec.config)" in err.hint and "schema" in err.hint
     # the same object by POST: the server's 422, as the classification assumes
     dyn = driver.cluster().dynamic
-    resource = dyn.resources.get(api_version="kubevirt.io/v1", kind="VirtualMachine")
+    resource = dyn.resources.get(api_version="k8s.cni.cncf.io/v1",
+                                 kind="NetworkAttachmentDefinition")
     with pytest.raises(ApiException) as posted:
-        dyn.create(resource, body=vm(name, cluster.namespace, running="yes"),
-                   namespace=cluster.namespace)
+        dyn.create(resource, body=nad, namespace=cluster.namespace)
     assert posted.value.status == 422
+
+
+def test_duplicate_list_keys_are_the_servers_500_yet_permanent(
+        driver: KubernetesDriver, cluster: Cluster) -> None:
+    name = unique("web")
+    containers = [{"name": "c", "image": "a"}, {"name": "c", "image": "b"}]
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
+                  "metadata": {"name": name, "namespace": cluster.namespace},
+                  "spec": {"selector": {"matchLabels": {"app": name}},
+                           "template": {"metadata": {"labels": {"app": name}},
+                                        "spec": {"containers": containers}}}}
+    with pytest.raises(PermanentError, match="duplicate entries") as info:
+        run_step(driver, "kubernetes.manifest", {"manifest": deployment})
+    assert "(field .spec.template.spec.containers)" in info.value.hint
 
 
 def test_a_missing_namespace_is_a_permanent_not_found(driver: KubernetesDriver) -> None:

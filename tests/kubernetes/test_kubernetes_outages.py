@@ -70,6 +70,7 @@ def test_a_wait_outlives_dropped_connections(
     assert proxy.faults[0].times == 0  # every drop was met, and the wait went on
 
 
+@pytest.mark.slow
 def test_apply_while_the_api_server_is_down_is_transient(
         server: KubeServer, driver: KubernetesDriver, cluster: Cluster) -> None:
     driver.cluster()
