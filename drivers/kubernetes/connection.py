@@ -85,8 +85,8 @@ def kubeconfig_of(value: Any, settings: KubernetesSettings) -> Kubeconfig:
     """
     if value in (None, ""):
         value = settings.kubeconfig
-        if isinstance(value, str) and orch_secrets.check_reference(value) is None:
-            value = orch_secrets.ref(value)
+    if isinstance(value, str) and orch_secrets.check_reference(value) is None:
+        value = orch_secrets.ref(value)  # `published:NAME` written without {$secret: ...}
     if orch_secrets.is_ref_value(value):
         value = orch_secrets.resolve(str(value[orch_secrets.SECRET_KEY]))
     if isinstance(value, orch_secrets.Secret):

@@ -382,8 +382,9 @@ def _manifest_digest(inst: Instance, name: str) -> str | None:
 
 def _published_name(value: Any) -> str:
     """``k8s:NAME`` for a ``{$secret: published:NAME}`` kubeconfig: one endpoint per cluster."""
-    if is_ref_value(value) and str(value["$secret"]).startswith("published:"):
-        return "k8s:" + str(value["$secret"]).partition(":")[2]
+    text = str(value["$secret"]) if is_ref_value(value) else value
+    if isinstance(text, str) and text.startswith("published:"):
+        return "k8s:" + text.partition(":")[2]
     return ""
 
 

@@ -96,6 +96,7 @@ def test_kubeconfig_from_a_step_input_or_a_setting_reference(publish_dir: Path) 
     assert from_setting.text == from_input.text == "kind: Config"
     assert from_input.reference == "published:kubeconfig/a"
     assert "kind: Config" not in repr(from_input)
+    assert kubeconfig_of("published:kubeconfig/a", KubernetesSettings()).text == "kind: Config"
     assert kubeconfig_of("", KubernetesSettings(kubeconfig="/x/config")).path == "/x/config"
 
 
