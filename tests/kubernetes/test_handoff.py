@@ -209,8 +209,8 @@ def _orch(*args: str, cwd: Path, log: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("ORCH_PUBLISHED_DIR", None)
     done = subprocess.run([sys.executable, "-m", "orch_cli.main", "--log-format", "json",
-                           *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+                           "--log-level", "debug", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
     with log.open("a") as out:
         out.write(f"$ orch {' '.join(args)}\n{done.stdout}\n{done.stderr}\n")
     return done
