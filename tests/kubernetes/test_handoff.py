@@ -123,7 +123,7 @@ def _plan_profile(tmp_path: Path, text: str) -> Any:
 def test_a_reader_must_come_after_its_publisher(tmp_path: Path) -> None:
     from orchestrator.errors import PlanError
 
-    ordered = PROFILE.replace("NODE", "/n").replace("NS", "ns")
+    ordered = PROFILE.replace("NODE", "/n").replace("NS", "ns").replace("URL", "https://x")
     plan = _plan_profile(tmp_path, ordered)
     assert {p.step.id for p in plan} >= {"cp-1/publish.cert", "app.by-cert"}
     with pytest.raises(PlanError) as err:
@@ -138,7 +138,7 @@ def test_a_reader_must_come_after_its_publisher(tmp_path: Path) -> None:
 def test_a_driver_setting_reference_binds_every_step_of_the_driver(tmp_path: Path) -> None:
     from orchestrator.errors import PlanError
 
-    text = PROFILE.replace("NODE", "/n").replace("NS", "ns").replace(
+    text = PROFILE.replace("NODE", "/n").replace("NS", "ns").replace("URL", "https://x").replace(
         "roles:", "drivers:\n  kubernetes: {kubeconfig: \"published:kubeconfig/cert\"}\nroles:")
     with pytest.raises(PlanError, match=r"app\.by-token reads published:kubeconfig/cert"):
         _plan_profile(tmp_path, text)
@@ -185,7 +185,8 @@ layers:
         on: cp
         with:
           playbook: common/publish-kubeconfig.yml
-          vars: {kubeconfig_src: NODE/token.conf, kubeconfig_out: {$publish: kubeconfig/token}}
+          vars: {kubeconfig_src: NODE/token.conf, kubeconfig_out: {$publish: kubeconfig/token},
+                 api_server: URL}
   - name: apps
     components:
       - name: app.by-cert
@@ -231,12 +232,17 @@ def test_a_published_kubeconfig_drives_the_next_layer_and_no_key_leaks(
     node.mkdir()
     cert_conf = Path(kube_server.kubeconfig_path).read_text()
     (node / "cert.conf").write_text(cert_conf)
-    (node / "token.conf").write_text(kube_server.kubeconfig(token=kube_server.admin_token))
+    # this one names an address orch cannot reach (as a node's 127.0.0.1 or an internal
+    # VIP would): the publishing step points it at the URL orch reaches (api_server)
+    token_conf = kube_server.kubeconfig(token=kube_server.admin_token)
+    assert kube_server.url in token_conf
+    (node / "token.conf").write_text(token_conf.replace(kube_server.url, "https://192.0.2.1:6443"))
     work = tmp_path / "deploy"
     (work / "profiles").mkdir(parents=True)
     (work / "playbooks").symlink_to(ROOT / "playbooks")
     profile = work / "profiles" / "handoff.yaml"
-    profile.write_text(PROFILE.replace("NODE", str(node)).replace("NS", ns))
+    profile.write_text(PROFILE.replace("NODE", str(node)).replace("NS", ns)
+                       .replace("URL", kube_server.url))
     (work / "inventory.yaml").write_text(textwrap.dedent(f"""\
         apiVersion: orch/v1
         kind: Inventory
@@ -272,6 +278,7 @@ def test_a_published_kubeconfig_drives_the_next_layer_and_no_key_leaks(
     for name in ("cert", "token"):
         assert stat.S_IMODE((pub / name).stat().st_mode) == 0o600
     assert (pub / "cert").read_text() == cert_conf
+    assert f"server: {kube_server.url}" in (pub / "token").read_text()
 
     # a second plan reads the objects back through the published kubeconfigs: no changes
     again = _orch("plan", "profiles/handoff.yaml", *common, "--detailed-exitcode",
