@@ -3,10 +3,14 @@
 The binaries come from ``python3 -m lab.kubebuild`` (``.ci/install.d/50-kube-apiserver.sh``),
 found through ``ORCH_KUBE_BIN`` or the builder's default ``~/.cache/orch/k8s/bin``. Each
 session gets fresh PKI (made with ``cryptography``), free loopback ports and a fresh etcd
-data dir; everything is stopped at the end. When ``kube-controller-manager`` is in the bin
-dir too it runs with the garbage collector and the namespace and service-account
-controllers only, so foreground deletion, namespace deletion and default ServiceAccounts
-are real; without it tests must play those controllers and say so (``server.controllers``).
+data dir (in /dev/shm: etcd's fsyncs on a busy disk time requests out); everything is
+stopped at the end. ``kube-controller-manager`` runs too, with the garbage collector and the
+namespace and service-account controllers only, so foreground deletion, namespace deletion
+and default ServiceAccounts are real (a bare kube-apiserver would leave every foreground
+deletion pending on its ``foregroundDeletion`` finalizer). The fixture needs all three
+binaries (with CI=true a missing one fails, elsewhere the tests skip saying so); the class
+alone starts without the controller manager when it is not there (``server.controllers``).
+Start-up phases are timed in ``server.timings``.
 
 API (the session fixture ``kube_server`` yields a :class:`KubeServer`)::
 
@@ -466,7 +470,8 @@ def load_crds(server: KubeServer, root: Path, timeout: float = 60) -> list[str]:
 
 
 def binaries_missing(bin_dir: Path = BIN) -> list[str]:
-    return [name for name in ("kube-apiserver", "etcd") if not (bin_dir / name).exists()]
+    return [name for name in ("kube-apiserver", "etcd", "kube-controller-manager")
+            if not (bin_dir / name).exists()]
 
 
 @pytest.fixture(scope="session")

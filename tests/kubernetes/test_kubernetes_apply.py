@@ -70,6 +70,12 @@ def test_applying_twice_changes_nothing_and_read_sees_no_drift(
                       prior=first.outputs)
 
     assert second.outputs["objects"][0]["uid"] == first.outputs["objects"][0]["uid"]
+    name = inputs["manifest"]["metadata"]["name"]
+    before = live(driver, "ConfigMap", name, cluster.namespace)
+    run_step(driver, "kubernetes.manifest", inputs, action=Action.UPDATE, prior=second.outputs)
+    after = live(driver, "ConfigMap", name, cluster.namespace)
+    # the server stored nothing new: a no-op apply does not even bump the resourceVersion
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]  # type: ignore[index]
     observed = driver.read(step_of("kubernetes.manifest", inputs), second.outputs)
     assert observed.exists and not observed.drift
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from faultproxy import FaultProxy
-from kube_harness import Cluster, ListLog, run_step, unique
+from kube_harness import Cluster, ListLog, run_step, served, unique
 from realserver import KubeServer
 
 from drivers.kubernetes import KubernetesDriver
@@ -50,14 +50,17 @@ def test_a_wrong_field_type_on_a_custom_resource_is_the_servers_500_yet_permanen
     the field path."""
     from kubernetes.client.exceptions import ApiException
 
+    served(driver, "k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition")
     nad = {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
            "metadata": {"name": unique("nad"), "namespace": cluster.namespace},
            "spec": {"config": {"type": "bridge"}}}
     with pytest.raises(PermanentError) as info:
         run_step(driver, "kubernetes.manifest", {"manifest": nad})
     err = info.value
-    assert "HTTP 500" in str(err) and "failed to create typed patch object" in str(err)
-    assert "(field .spec.config)" in err.hint and "schema" in err.hint
+    if cluster.local:  # what 1.20 answers; newer servers may say 422 (permanent as well)
+        assert "HTTP 500" in str(err) and "failed to create typed patch object" in str(err)
+        assert "(field .spec.config)" in err.hint
+    assert "schema" in err.hint
     # the same object by POST: the server's 422, as the classification assumes
     dyn = driver.cluster().dynamic
     resource = dyn.resources.get(api_version="k8s.cni.cncf.io/v1",
@@ -78,7 +81,9 @@ def test_duplicate_list_keys_are_the_servers_500_yet_permanent(
                                         "spec": {"containers": containers}}}}
     with pytest.raises(PermanentError, match="duplicate entries") as info:
         run_step(driver, "kubernetes.manifest", {"manifest": deployment})
-    assert "(field .spec.template.spec.containers)" in info.value.hint
+    if cluster.local:
+        assert "HTTP 500" in str(info.value)
+        assert "(field .spec.template.spec.containers)" in info.value.hint
 
 
 def test_a_missing_namespace_is_a_permanent_not_found(driver: KubernetesDriver) -> None:

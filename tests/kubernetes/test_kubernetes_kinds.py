@@ -7,12 +7,11 @@ does not serve are skipped."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 from typing import Any
 
 import pytest
-from kube_harness import Cluster, run_step, step_of, unique
+from kube_harness import Cluster, run_step, served, step_of, unique
 
 from drivers.kubernetes import KubernetesDriver
 from drivers.kubernetes.builders import (
@@ -25,19 +24,6 @@ from drivers.kubernetes.builders import (
 from drivers.kubernetes.objects import get_object
 from orchestrator.errors import PermanentError, StepTimeoutError
 from orchestrator.plan import Action
-
-
-def served(driver: KubernetesDriver, api_version: str, kind: str) -> None:
-    """On ORCH_TEST_KUBECONFIG's cluster, skip kinds it does not serve; the local server has
-    the genuine CRDs loaded, so there a missing kind fails."""
-    from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
-    try:
-        driver.cluster().dynamic.resources.get(api_version=api_version, kind=kind)
-    except ResourceNotFoundError:
-        if os.environ.get("ORCH_TEST_KUBECONFIG"):
-            pytest.skip(f"the cluster does not serve {kind} ({api_version})")
-        raise
 
 
 def edit(driver: KubernetesDriver, ref: dict[str, str], body: dict[str, Any],
