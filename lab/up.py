@@ -141,7 +141,7 @@ def _start_bmcs(root: Path, guests: list[Guest], say: Say) -> dict[str, dict[str
         lab = bmc.start([g.domain for g in guests], root)
     except (bmc.BmcLabError, OSError) as exc:
         raise LabError(f"emulated BMCs did not start: {exc}",
-                       hint="pip install 'orch[lab]' (sushy-tools, virtualbmc), or use "
+                       hint="pip install 'orch-stack[lab]' (sushy-tools, virtualbmc), or use "
                             "--no-bmc") from None
     say(f"emulated BMCs: Redfish {lab.redfish_endpoint}, IPMI on 127.0.0.1")
     out: dict[str, dict[str, Any]] = {}

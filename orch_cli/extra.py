@@ -1,4 +1,4 @@
-"""Commands around the plan: state, drivers, components, inventory export, catalog, lab."""
+"""Commands around the plan: drivers, components, inventory export, catalog, lab."""
 
 from __future__ import annotations
 
@@ -12,153 +12,66 @@ import click
 from orch_cli.common import (
     EXIT_ERROR,
     errors_to_exit,
+    format_option,
     parse_params,
     profile_options,
-    state_option,
-    state_url_for,
+    write_json,
     write_output,
 )
-
-
-def _profile_name(profile: str) -> str:
-    from orchestrator.loader import structured
-    from orchestrator.model import Profile
-    from orchestrator.source import load_yaml
-    return str(structured(load_yaml(profile), Profile, "profile").metadata.name)
-
-
-# -- state -----------------------------------------------------------------------------
-@click.group()
-def state() -> None:
-    """Inspect and edit what orch recorded."""
-
-
-@state.command("list")
-@click.argument("profile", type=click.Path(dir_okay=False))
-@state_option
-def state_list(profile: str, state_url: str | None) -> None:
-    """One line per recorded step: status, id, kind."""
-    with errors_to_exit():
-        from orchestrator.state import open_store
-        store = open_store(state_url_for(profile, state_url))
-        for sid, rec in store.records(_profile_name(profile)).items():
-            extra = f"  ({rec.pending_action})" if rec.pending_action else ""
-            click.echo(f"{rec.status.value:<8} {sid}  [{rec.step.kind}]{extra}")
-        store.close()
-
-
-@state.command("show")
-@click.argument("profile", type=click.Path(dir_okay=False))
-@click.argument("step_id")
-@state_option
-def state_show(profile: str, step_id: str, state_url: str | None) -> None:
-    """A recorded step with its outputs and its journal."""
-    with errors_to_exit():
-        from orchestrator.state import open_store
-        store = open_store(state_url_for(profile, state_url))
-        name = _profile_name(profile)
-        rec = store.records(name).get(step_id)
-        if rec is None:
-            click.echo(f"Error: no record of {step_id}", err=True)
-            sys.exit(EXIT_ERROR)
-        click.echo(json.dumps({"status": rec.status.value, "fingerprint": rec.fingerprint,
-                               "run": rec.run_id, "error": rec.error,
-                               "outputs": rec.outputs, "step": rec.step.to_dict(),
-                               "journal": store.journal(name, step_id)},
-                              indent=2, sort_keys=True))
-        store.close()
-
-
-@state.command("runs")
-@click.argument("profile", type=click.Path(dir_okay=False))
-@state_option
-def state_runs(profile: str, state_url: str | None) -> None:
-    """Recent runs and how they ended."""
-    with errors_to_exit():
-        import time as _t
-
-        from orchestrator.state import open_store
-        store = open_store(state_url_for(profile, state_url))
-        for r in store.runs(_profile_name(profile)):
-            started = _t.strftime("%Y-%m-%d %H:%M:%S", _t.gmtime(r.started_at))
-            click.echo(f"{r.run_id}  {r.mode:<8} {r.status:<10} {started}Z  {r.holder}")
-        store.close()
-
-
-@state.command("rm")
-@click.argument("profile", type=click.Path(dir_okay=False))
-@click.argument("step_ids", nargs=-1, required=True)
-@state_option
-def state_rm(profile: str, step_ids: tuple[str, ...], state_url: str | None) -> None:
-    """Forget steps without touching the machines."""
-    with errors_to_exit():
-        from orchestrator.state import open_store
-        store = open_store(state_url_for(profile, state_url))
-        n = store.forget(_profile_name(profile), step_ids)
-        click.echo(f"forgot {n} record(s)")
-        store.close()
-
-
-@state.command("mark-done")
-@click.argument("profile", type=click.Path(dir_okay=False))
-@click.argument("step_ids", nargs=-1, required=True)
-@profile_options
-@state_option
-def state_mark_done(profile: str, step_ids: tuple[str, ...], inventory: str | None,
-                    params: tuple[str, ...], state_url: str | None) -> None:
-    """Record external steps as done by hand, so the next apply goes on past them."""
-    with errors_to_exit():
-        from orchestrator.components import builtin_registry
-        from orchestrator.expand import expand
-        from orchestrator.loader import load
-        from orchestrator.state import Holder, JournalEntry, open_store
-        loaded = load(profile, inventory, parse_params(params))
-        steps = expand(loaded, builtin_registry()).steps
-        store = open_store(state_url_for(profile, state_url))
-        name = loaded.profile.metadata.name
-        with store.locked(name, Holder.me()):
-            run = store.begin_run(name, "manual", Holder.me())
-            entries = []
-            for sid in step_ids:
-                if sid not in steps:
-                    raise click.BadParameter(f"{sid}: no such step in the profile")
-                entries += [JournalEntry(run, steps[sid], "intent", "create"),
-                            JournalEntry(run, steps[sid], "outcome", "create", "succeeded",
-                                         {"done_by": "hand"})]
-            store.write(entries, name)
-            store.finish_run(run, "succeeded")
-        click.echo(f"recorded {len(step_ids)} step(s) as done by hand (run {run})")
-        store.close()
+from orch_cli.completion import complete_component_type
+from orchestrator.errors import OrchError
 
 
 # -- drivers and components ------------------------------------------------------------
 @click.command()
-def drivers() -> None:
+@format_option
+def drivers(fmt: str) -> None:
     """Drivers, their step kinds, and whether their dependencies are importable."""
     from orchestrator.driver import DriverRegistry, settings_description
+    from orchestrator.preflight import install_hint
     reg = DriverRegistry()
+    listing: list[dict[str, Any]] = []
     for name in reg.names():
         info = reg.info(name)
-        status = "ok" if info.available else (
-            f"missing: {', '.join(info.missing)}" if info.missing else info.error)
-        click.echo(f"{name:<11} {status:<28} {info.description}")
-        for kind, desc in sorted(info.step_kinds.items()):
+        settings = [] if info.error else settings_description(reg.load(name).settings_type)
+        listing.append({
+            "name": name, "available": info.available, "description": info.description,
+            "requires": list(info.requires), "missing": list(info.missing),
+            "error": info.error or None,
+            "install": install_hint(name, info.missing) if info.missing else None,
+            "step_kinds": dict(sorted(info.step_kinds.items())),
+            "settings": [{"name": n, "type": t, "default": d or None, "description": desc}
+                         for n, t, d, desc in settings]})
+    if fmt == "json":
+        write_json(listing)
+        return
+    for d in listing:
+        status = "ok" if d["available"] else (
+            f"missing: {', '.join(d['missing'])}" if d["missing"] else d["error"])
+        click.echo(f"{d['name']:<11} {status:<28} {d['description']}")
+        if d["install"]:
+            click.echo(f"    install: {d['install']}")
+        for kind, desc in d["step_kinds"].items():
             click.echo(f"    {kind:<26} {desc}")
-        if not info.error:
-            for sname, typ, default, desc in settings_description(reg.load(name).settings_type):
-                click.echo(f"    setting {sname} ({typ}{', default ' + default if default else ''})"
-                           f": {desc}")
+        for st in d["settings"]:
+            default = f", default {st['default']}" if st["default"] else ""
+            click.echo(f"    setting {st['name']} ({st['type']}{default}): {st['description']}")
 
 
 @click.command()
-@click.argument("type_name", required=False)
+@click.argument("type_name", required=False, shell_complete=complete_component_type)
 def components(type_name: str | None) -> None:
     """Component types a profile can use, with their parameters."""
-    import msgspec
-
     from orchestrator.components import builtin_registry
     from orchestrator.driver import settings_description
-    types = builtin_registry().all()
+    from orchestrator.suggest import hint_with
+    registry = builtin_registry()
+    types = registry.all()
+    if type_name and type_name not in types:
+        click.echo(f"Error: no component type {type_name!r}\n  hint: "
+                   + hint_with(type_name, types, "`orch components` lists them all"),
+                   err=True)
+        sys.exit(EXIT_ERROR)
     for name, ctype in types.items():
         if type_name and name != type_name:
             continue
@@ -170,10 +83,8 @@ def components(type_name: str | None) -> None:
                            f": {desc}")
         elif type_name and ctype.open_params:
             click.echo("    parameters are passed to the driver as they are")
-    if type_name and type_name not in types:
-        click.echo(f"Error: no component type {type_name!r}", err=True)
-        sys.exit(EXIT_ERROR)
-    _ = msgspec
+    for plugin, error in sorted(registry.load_errors.items()):
+        click.echo(f"Warning: plug-in {plugin} failed to load: {error}", err=True)
 
 
 # -- inventory export, verify ----------------------------------------------------------
@@ -191,6 +102,13 @@ def inventory_cmd(profile: str, inventory: str | None, params: tuple[str, ...],
         from drivers.ansible.inventory import ansible_inventory
         from orchestrator.loader import load
         loaded = load(profile, inventory, parse_params(params))
+        unaddressed = [n.name for n in loaded.all_nodes() if not n.host.address]
+        if unaddressed:
+            raise OrchError(f"{len(unaddressed)} node(s) have no address "
+                            f"({', '.join(unaddressed[:5])}"
+                            f"{', …' if len(unaddressed) > 5 else ''}): an Ansible inventory "
+                            "of them would have ansible_host: ''",
+                            hint="give -i INVENTORY binding the profile's roles to hosts")
         data = ansible_inventory([n.host_inputs() for n in loaded.all_nodes()])
         data["all"]["vars"] = {"orch_profile": loaded.profile.metadata.name}
         text = yaml.safe_dump(data, sort_keys=True) if fmt == "ansible" else \
@@ -226,10 +144,17 @@ def catalog(profiles_dir: str, inventories: tuple[str, ...], out: str | None,
 
 
 def register(cli: Any) -> None:
+    from orch_cli.statecmd import state
     cli.add_command(state)
     cli.add_command(drivers)
     cli.add_command(components)
     cli.add_command(inventory_cmd)
     cli.add_command(catalog)
+    from orch_cli.completion import completion
+    from orch_cli.outputcmd import output
+    from orch_cli.versioncmd import version
+    cli.add_command(output)
+    cli.add_command(version)
+    cli.add_command(completion)
     from orch_cli.labcmd import register as register_lab
     register_lab(cli)

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from orch_cli import moved, ready
 from orch_cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -25,14 +26,17 @@ from orch_cli.common import (
     use_published,
     write_output,
 )
+from orchestrator import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--log-format", type=click.Choice(["console", "json"]), default="console",
-              show_default=True, help="How log events are written to stderr.")
+              show_default=True, envvar="ORCH_LOG_FORMAT", show_envvar=True,
+              help="How log events are written to stderr.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-              default="warning", show_default=True)
-@click.version_option(package_name="orch")
+              default="warning", show_default=True, envvar="ORCH_LOG_LEVEL", show_envvar=True)
+@click.version_option(__version__, "-V", "--version", prog_name="orch",
+                      message="%(prog)s %(version)s (`orch version` lists driver dependencies)")
 def cli(log_format: str, log_level: str) -> None:
     """orch: layered deployment profiles → reviewed plans → journaled, parallel apply."""
     from orchestrator import log
@@ -55,8 +59,9 @@ def _make_plan(profile: str, inventory: str | None, params: tuple[str, ...],
     use_published(state_url_for(profile, state_url), loaded.profile.metadata.name)
     store = open_store(state_url_for(profile, state_url), create=False)
     try:
-        opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude, refresh)
-        return make_plan(loaded, store, opts)
+        opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude, refresh,
+                           strict_excludes=True)
+        return ready.reviewed(make_plan(loaded, store, opts), Path(profile).parent)
     finally:
         store.close()
 
@@ -93,65 +98,98 @@ def validate(profile: str, inventory: str | None, params: tuple[str, ...]) -> No
               help="Ask drivers for observed state (drift) and environment facts.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
 @click.option("--show-unchanged", is_flag=True, help="List up-to-date steps too (text).")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show default and internal inputs too (text).")
+@click.option("--refresh-only", is_flag=True,
+              help="Only read what exists and show how state would follow it.")
 def plan(profile: str, inventory: str | None, params: tuple[str, ...], state_url: str | None,
          target: tuple[str, ...], exclude: tuple[str, ...], fmt: str, out: str | None,
-         destroy: bool, refresh: bool, detailed_exitcode: bool, show_unchanged: bool) -> None:
+         destroy: bool, refresh: bool, detailed_exitcode: bool, show_unchanged: bool,
+         verbose: bool, refresh_only: bool) -> None:
     """Show what apply would do; optionally save it with --out."""
     import gc
     # Planning builds tens of thousands of short-lived objects and no cycles worth
     # collecting in a process that ends right after; the cyclic GC only costs time here.
     gc.disable()
     with errors_to_exit():
+        if refresh_only:
+            from orch_cli.refreshcmd import refresh_only as run_refresh
+            return run_refresh(profile, inventory, params, state_url, apply=False,
+                               detailed_exitcode=detailed_exitcode)
         the_plan = _make_plan(profile, inventory, params, state_url, target, exclude,
                               destroy, refresh)
         if out:
             Path(out).write_text(the_plan.to_json(), encoding="utf-8")
+        color: bool | None = None
         if fmt == "text":
-            from orchestrator.render.text import render_text
-            text = render_text(the_plan, show_unchanged=show_unchanged)
+            from orchestrator.render.text import render_text, use_color
+            color = use_color(sys.stdout)
+            text = render_text(the_plan, show_unchanged=show_unchanged, verbose=verbose,
+                               color=color)
         else:
             from orchestrator.render import renderer
             text = renderer(fmt)(the_plan)
-        write_output(text, None)
+        write_output(text, None, color)
+        ready.warn_if_blocked(the_plan)
+        if fmt == "text" and the_plan.has_changes:
+            ready.first_plan_hint(the_plan, profile, inventory)
         if out:
-            click.echo(f"Saved plan to {out}; apply it with: orch apply {out}", err=True)
+            _say(f"Saved plan to {out}; apply it with: orch apply {out}", "plan.saved")
         if detailed_exitcode and the_plan.has_changes:
             sys.exit(EXIT_CHANGES)
 
 
 def _confirm(the_plan: Any, auto_approve: bool) -> None:
-    from orchestrator.render.text import render_text
-    click.echo(render_text(the_plan), err=True, nl=False)
+    from orchestrator import log
+    from orchestrator.display import confirmation
+    from orchestrator.render.common import summary
+    from orchestrator.render.text import render_text, use_color
+    if log.is_json():
+        log.event("plan", profile=the_plan.profile, mode=the_plan.mode.value,
+                  summary={a.value: n for a, n in the_plan.counts().items()},
+                  message=summary(the_plan))
+    else:
+        color = use_color(sys.stderr)
+        click.echo(render_text(the_plan, color=color), err=True, nl=False, color=color)
     if auto_approve or not the_plan.has_changes:
         return
+    question, cancelled = confirmation(the_plan)
     if not sys.stdin.isatty():
-        click.echo("Error: not a terminal and --auto-approve not given; nothing was done.",
-                   err=True)
+        _say("Error: not a terminal and --auto-approve not given; nothing was done.", "error")
         sys.exit(EXIT_ERROR)
-    answer = click.prompt("Apply these actions? Only 'yes' will be accepted", default="",
-                          show_default=False, err=True)
+    answer = click.prompt(question, default="", show_default=False, err=True)
     if answer != "yes":
-        click.echo("Apply cancelled.", err=True)
+        _say(cancelled, "apply.cancelled")
         sys.exit(EXIT_ERROR)
 
 
 def _execute(the_plan: Any, store: Any, parallelism: int, lock_timeout: float,
-             fresh: bool, base_dir: Path | None) -> None:
+             fresh: bool, base_dir: Path | None, params: tuple[str, ...] = ()) -> None:
+    from orchestrator import log
     from orchestrator.driver import DriverRegistry
     from orchestrator.executor import ExecOptions, Executor
     from orchestrator.progress import progress_for
     if not the_plan.has_changes:
-        click.echo("No changes. Nothing to do.", err=True)
+        _say("No changes. Nothing to do.", "apply.nothing")
         return
     total = sum(1 for p in the_plan if p.action.changes)
-    with progress_for(total) as progress:
+    with progress_for(total, json=log.is_json()) as progress:
         opts = ExecOptions(parallelism=parallelism, lock_timeout=lock_timeout,
                            on_event=progress, base_dir=base_dir,
                            check_state_hash=not fresh)
         report = Executor(the_plan, store, DriverRegistry(), opts).run()
-    _print_report(report)
+    _print_report(report, the_plan, params)
     if not report.ok:
         sys.exit(EXIT_PARTIAL)
+
+
+def _say(text: str, event: str) -> None:
+    """A message for people on stderr, or one JSON event under ``--log-format json``."""
+    from orchestrator import log
+    if log.is_json():
+        log.event(event, message=text)
+    else:
+        click.echo(text, err=True)
 
 
 def _plan_and_execute(profile: str, inventory: str | None, params: tuple[str, ...],
@@ -168,36 +206,25 @@ def _plan_and_execute(profile: str, inventory: str | None, params: tuple[str, ..
     store = open_store(state_url_for(profile, state_url))
     try:
         with store.locked(loaded.profile.metadata.name, Holder.me(), timeout=lock_timeout):
-            opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude)
-            the_plan = make_plan(loaded, store, opts)
+            opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude,
+                               strict_excludes=True)
+            the_plan = ready.reviewed(make_plan(loaded, store, opts), Path(profile).parent)
+            ready.refuse_unready(the_plan, Path(profile).parent)
             _confirm(the_plan, auto_approve)
-            _execute(the_plan, store, parallelism, lock_timeout, True, Path(profile).parent)
+            moved.persist(store, the_plan.profile, profile)
+            _execute(the_plan, store, parallelism, lock_timeout, True, Path(profile).parent,
+                     params)
     finally:
         store.close()
 
 
-def _print_report(report: Any) -> None:
-    from orchestrator.executor import StepStatus
-    ok = len(report.of(StepStatus.SUCCEEDED))
-    failed = report.of(StepStatus.FAILED)
-    stopped = report.of(StepStatus.STOPPED)
-    skipped = report.of(StepStatus.SKIPPED)
-    click.echo(f"\nApply {'complete' if report.ok else 'partial'} (run {report.run_id}, "
-               f"{report.wall_seconds:.1f} s): {ok} succeeded, {len(failed)} failed, "
-               f"{len(stopped)} need a human, {len(skipped)} skipped.", err=True)
-    for o in failed:
-        click.echo(f"  FAILED {o.step_id} (after {o.attempts} attempt(s)): {o.error}", err=True)
-    for o in stopped:
-        click.echo(f"  BY HAND {o.step_id}: {o.error}\n    then: orch state mark-done "
-                   f"PROFILE -i INVENTORY {o.step_id}", err=True)
-    if skipped:
-        causes: dict[str, int] = {}
-        for o in skipped:
-            causes[o.root_cause] = causes.get(o.root_cause, 0) + 1
-        for cause, n in sorted(causes.items()):
-            click.echo(f"  skipped {n} step(s) that depend on {cause}", err=True)
-    if not report.ok:
-        click.echo("Re-run `orch apply` to resume: finished steps are not redone.", err=True)
+def _print_report(report: Any, the_plan: Any, params: tuple[str, ...] = ()) -> None:
+    from orchestrator import log
+    from orchestrator.display import recap_event, recap_lines
+    if log.is_json():
+        log.event("apply.finished", "info" if report.ok else "error", **recap_event(report))
+        return
+    click.echo("\n".join(recap_lines(report, the_plan, parse_params(params))), err=True)
 
 
 def _is_plan_file(path: str) -> bool:
@@ -211,14 +238,22 @@ def _is_plan_file(path: str) -> bool:
 @selection_options
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 512),
+              envvar="ORCH_PARALLELISM", show_envvar=True,
               help="Steps carried out at once (drivers also limit each endpoint).")
 @click.option("--lock-timeout", default=0.0, show_default=True, type=float,
+              envvar="ORCH_LOCK_TIMEOUT", show_envvar=True,
               help="Seconds to wait for another run's lock (0: fail at once).")
+@click.option("--refresh-only", is_flag=True,
+              help="Record in state what exists (gone objects, new outputs); change nothing.")
 def apply(source: str, inventory: str | None, params: tuple[str, ...], state_url: str | None,
           target: tuple[str, ...], exclude: tuple[str, ...], auto_approve: bool,
-          parallelism: int, lock_timeout: float) -> None:
+          parallelism: int, lock_timeout: float, refresh_only: bool) -> None:
     """Apply a saved plan (PLAN.json, exactly as reviewed) or plan a profile and apply it."""
     with errors_to_exit():
+        if refresh_only:
+            from orch_cli.refreshcmd import refresh_only as run_refresh
+            return run_refresh(source, inventory, params, state_url, apply=True,
+                               auto_approve=auto_approve)
         if _is_plan_file(source):
             from orchestrator.plan import Plan
             from orchestrator.state import open_store
@@ -227,6 +262,9 @@ def apply(source: str, inventory: str | None, params: tuple[str, ...], state_url
             use_published(state_url or the_plan.state_url, the_plan.profile)
             base = Path(the_plan.profile_path).parent if the_plan.profile_path else None
             try:
+                ready.refuse_unready(the_plan, base)
+                if any(f.check == "moved" for f in the_plan.findings):  # reviewed moves
+                    moved.persist(store, the_plan.profile, the_plan.profile_path)
                 _execute(the_plan, store, parallelism, lock_timeout, False, base)
             finally:
                 store.close()
@@ -241,8 +279,10 @@ def apply(source: str, inventory: str | None, params: tuple[str, ...], state_url
 @state_option
 @selection_options
 @click.option("--auto-approve", is_flag=True)
-@click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 512))
-@click.option("--lock-timeout", default=0.0, show_default=True, type=float)
+@click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 512),
+              envvar="ORCH_PARALLELISM", show_envvar=True)
+@click.option("--lock-timeout", default=0.0, show_default=True, type=float,
+              envvar="ORCH_LOCK_TIMEOUT", show_envvar=True)
 def destroy(profile: str, inventory: str | None, params: tuple[str, ...],
             state_url: str | None, target: tuple[str, ...], exclude: tuple[str, ...],
             auto_approve: bool, parallelism: int, lock_timeout: float) -> None:
@@ -256,12 +296,19 @@ def destroy(profile: str, inventory: str | None, params: tuple[str, ...],
 @click.argument("plan_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json", "dot"]),
               default="text", show_default=True)
-def show(plan_file: str, fmt: str) -> None:
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show default and internal inputs too (text).")
+def show(plan_file: str, fmt: str, verbose: bool) -> None:
     """Render a saved plan."""
     with errors_to_exit():
         from orchestrator.plan import Plan
         from orchestrator.render import renderer
         the_plan = Plan.from_json(Path(plan_file).read_text(encoding="utf-8"), plan_file)
+        if fmt == "text":
+            from orchestrator.render.text import render_text, use_color
+            color = use_color(sys.stdout)
+            write_output(render_text(the_plan, verbose=verbose, color=color), None, color)
+            return
         write_output(renderer(fmt)(the_plan), None)
 
 

@@ -157,9 +157,14 @@ class DriverRegistry:
         from importlib import metadata
         if self._points is not None:
             return self._points.get(name)
-        try:
-            points = metadata.distribution("orch").entry_points
-        except metadata.PackageNotFoundError:
+        from orchestrator import DISTRIBUTION
+        for dist in (DISTRIBUTION, "orch"):  # "orch": an install made before the rename
+            try:
+                points = metadata.distribution(dist).entry_points
+                break
+            except metadata.PackageNotFoundError:
+                continue
+        else:
             return None
         for ep in points:
             if ep.group == ENTRY_POINT_GROUP and ep.name == name:
@@ -180,9 +185,11 @@ class DriverRegistry:
         else:
             point = self._own_entry_point(name) or self._entry_points().get(name)
             if point is None:
+                from orchestrator.suggest import did_you_mean
                 known = ", ".join(self.names()) or "none"
                 raise DriverLoadError("no such driver", driver=name,
-                                      hint=f"known drivers: {known}")
+                                      hint=" ".join(h for h in (did_you_mean(name, self.names()),
+                                                                f"known drivers: {known}") if h))
             try:
                 cls = point.load()
             except Exception as exc:  # a broken plug-in must not take the CLI down

@@ -22,6 +22,7 @@ from orchestrator.errors import Location, SourceError, SourceErrors
 from orchestrator.graph import Graph
 from orchestrator.loader import Loaded, Node, condition_holds
 from orchestrator.step import Step
+from orchestrator.suggest import did_you_mean, hint_with
 
 
 @dataclass
@@ -82,7 +83,8 @@ def expand(loaded: Loaded, registry: Registry) -> Desired:
                 errors.append(SourceError(
                     f"component {name!r} comes after unknown component {dep_name!r}",
                     location=smap.locate((*path, "after", j)),
-                    expected="the name of a component in this profile", found=dep_name))
+                    expected="the name of a component in this profile", found=dep_name,
+                    hint=did_you_mean(dep_name, comps)))
         if name not in active:
             continue
         try:
@@ -248,6 +250,11 @@ def _items(comp: model.Component, node: Node | None, loaded: Loaded) -> list[Any
                       expected="disks:ROLE, nics:PURPOSE, nodes:ROLE, param:NAME or a list")
 
 
+def _plugin_failures(registry: Registry) -> str:
+    return "; ".join(f"plug-in {n} failed to load: {e}"
+                     for n, e in sorted(registry.load_errors.items()))
+
+
 def _instances(loaded: Loaded, registry: Registry, comp: model.Component, layer: str,
                path: tuple[Any, ...]) -> list[tuple[Instance, list[StepDraft]]]:
     smap = loaded.profile_source
@@ -257,14 +264,17 @@ def _instances(loaded: Loaded, registry: Registry, comp: model.Component, layer:
         raise SourceError(f"unknown component type {comp.type!r}",
                           location=smap.locate((*path, "type")),
                           expected="a registered component type", found=comp.type,
-                          hint=f"`orch components` lists them: {known}")
+                          hint=" — ".join(h for h in (did_you_mean(comp.type, registry.all()),
+                                                      _plugin_failures(registry)) if h)
+                          or f"`orch components` lists them: {known}")
     roles = [comp.on] if isinstance(comp.on, str) else list(comp.on or [])
     for i, role in enumerate(roles):
         if role not in loaded.profile.roles:
             where = (*path, "on") if isinstance(comp.on, str) else (*path, "on", i)
             raise SourceError(f"component {comp.name!r} runs on unknown role {role!r}",
                               location=smap.locate(where),
-                              expected=", ".join(loaded.profile.roles), found=role)
+                              expected=", ".join(loaded.profile.roles), found=role,
+                              hint=did_you_mean(role, loaded.profile.roles))
     if ctype.placement == "node" and not roles:
         raise SourceError(f"component type {comp.type} runs on nodes",
                           location=smap.locate(path), expected="on: ROLE")
@@ -335,10 +345,12 @@ def _typed_with(with_: dict[str, Any], ctype: Any, smap: Any, path: tuple[Any, .
     except msgspec.ValidationError as exc:
         from orchestrator.source import split_msgspec_error
         msg, sub = split_msgspec_error(str(exc))
-        names = ", ".join(f.name for f in msgspec.structs.fields(ctype.params))
+        fields = [f.encode_name for f in msgspec.structs.fields(ctype.params)]
+        bad = msg.split("`")[1] if "unknown field" in msg and msg.count("`") >= 2 else ""
         raise SourceError(f"{comp.type}: {msg}", location=smap.locate((*path, "with", *sub)),
-                          expected=f"parameters of {comp.type}: {names}",
-                          hint=f"`orch components {comp.type}` documents them") from None
+                          expected=f"parameters of {comp.type}: {', '.join(fields)}",
+                          hint=hint_with(bad, fields, f"`orch components {comp.type}` "
+                                                      "documents them")) from None
 
 
 def _located_expand(exc: ExpandError, smap: Any, path: tuple[Any, ...]) -> SourceError:

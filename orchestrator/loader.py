@@ -103,10 +103,32 @@ def structured(doc: Document, typ: type[Any], what: str) -> Any:
                           expected=f"apiVersion: {model.API_VERSION}",
                           found=repr(data.get("apiVersion")),
                           hint=f"set apiVersion: {model.API_VERSION}")
+    _check_kind(doc, typ, what)
     try:
         return model.convert(data, typ)
     except msgspec.ValidationError as exc:
         raise _located(str(exc), doc.source, data, typ) from None
+
+
+#: which argument takes which kind of document, for "a profile given as the inventory"
+_WHERE = {"Profile": "the first argument (PROFILE)", "Inventory": "-i INVENTORY"}
+
+
+def _check_kind(doc: Document, typ: type[Any], what: str) -> None:
+    kind, want = doc.data.get("kind"), typ.__name__
+    if want not in _WHERE or kind == want:
+        return
+    where = doc.source.locate(("kind",))
+    if kind in _WHERE:
+        def a(word: str) -> str:
+            return f"an {word}" if word[0] in "AEIOU" else f"a {word}"
+        raise SourceError(f"this file is {a(kind)}, not {a(want)}",
+                          location=where, expected=f"kind: {want}", found=f"kind: {kind}",
+                          hint=f"give {a(kind)} as {_WHERE[kind]} and {a(want)} as "
+                               f"{_WHERE[want]}")
+    from orchestrator.suggest import did_you_mean
+    raise SourceError(f"unknown kind {kind!r}", location=where, expected=f"kind: {want}",
+                      found=repr(kind), hint=did_you_mean(str(kind), _WHERE))
 
 
 def _located(text: str, smap: SourceMap, data: Any, typ: Any = None) -> SourceError:
@@ -116,10 +138,14 @@ def _located(text: str, smap: SourceMap, data: Any, typ: Any = None) -> SourceEr
     expected = found = hint = ""
     m = _UNKNOWN_FIELD.match(message)
     if m:
+        from orchestrator.suggest import hint_with, struct_fields_at
+        accepted = struct_fields_at(typ, path) if typ is not None else []
         path = (*path, m.group(1))
         found = f"field {m.group(1)!r}"
-        expected = "one of the fields this object accepts"
-        hint = "check the spelling; `orch components` lists component parameters"
+        expected = ("one of: " + ", ".join(accepted)) if accepted else \
+            "one of the fields this object accepts"
+        hint = hint_with(m.group(1), accepted,
+                         "check the spelling; `orch components` lists component parameters")
         message = "unknown field"
     elif (m := _MISSING_FIELD.match(message)):
         expected = f"field {m.group(1)!r}"
@@ -218,10 +244,11 @@ def resolve_parameters(profile: model.Profile, smap: SourceMap,
     for name in overrides:
         if name not in profile.parameters:
             known = ", ".join(sorted(profile.parameters)) or "none"
+            from orchestrator.suggest import did_you_mean
             errors.append(SourceError(
                 f"-p {name}=...: the profile has no parameter {name!r}",
                 location=smap.locate(("parameters",)), expected=f"one of: {known}",
-                found=name))
+                found=name, hint=did_you_mean(name, profile.parameters)))
     for name, spec in profile.parameters.items():
         raw = overrides.get(name, spec.default)
         where = smap.locate(("parameters", name))
@@ -305,11 +332,16 @@ def role_counts(profile: model.Profile, smap: SourceMap,
                                       found=repr(count)))
             continue
         if count < role.min or (role.max is not None and count > role.max):
-            bound = f"{role.min}..{role.max if role.max is not None else ''}"
+            bound = (f"at least {role.min}" if role.max is None else
+                     f"at most {role.max}" if count > role.max and not role.min else
+                     f"between {role.min} and {role.max}")
+            param = role.count.param if isinstance(role.count, model.FromParam) else None
             errors.append(SourceError(
-                f"role {name!r} needs {bound} nodes", location=smap.locate(path),
-                expected=f"count in {bound}", found=str(count),
-                hint="change the parameter that sets the count"))
+                f"role {name!r} needs {bound} nodes, got {count}"
+                + (f" (parameter {param})" if param else ""), location=smap.locate(path),
+                expected=f"{bound} nodes", found=str(count),
+                hint=(f"pass -p {param}={role.min if count < role.min else role.max}"
+                      if param else "change the role's count")))
             continue
         counts[name] = count
     if errors:

@@ -157,6 +157,15 @@ class Metadata(_Strict):
     labels: dict[str, str] = {}
 
 
+class Moved(_Strict):
+    """A rename state follows, as Terraform's ``moved`` block: ``from`` a recorded step id or
+    component name, ``to`` its new one. Planned as no change; written to state by the next
+    apply. Keep the entry until every state of the profile has been applied once."""
+
+    from_: str = field(name="from")
+    to: str
+
+
 class Profile(_Strict):
     apiVersion: str
     kind: Literal["Profile"]
@@ -166,6 +175,7 @@ class Profile(_Strict):
     parameters: dict[str, Parameter] = {}
     preflight: list[Check] = []
     drivers: dict[str, dict[str, Any]] = {}
+    moved: list[Moved] = []
 
 
 # -- inventory -------------------------------------------------------------------------

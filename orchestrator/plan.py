@@ -16,11 +16,11 @@ from typing import Any
 
 import msgspec
 
+from orchestrator import plan_format
 from orchestrator.errors import Location, SourceError
 from orchestrator.graph import Graph
+from orchestrator.plan_format import FORMAT_VERSION
 from orchestrator.step import Step, canonical_json
-
-FORMAT_VERSION = 1
 
 
 class Action(str, enum.Enum):
@@ -76,16 +76,16 @@ class PlannedStep(msgspec.Struct, frozen=True):
     reason: str
     changes: tuple[Change, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        d = {"action": self.action.value, "reason": self.reason, **self.step.to_dict()}
-        if self.changes:
-            d["changes"] = [{"key": c.key, "before": c.before, "after": c.after}
-                            for c in self.changes]
-        return d
+    def to_dict(self, hosts: plan_format.HostTable | None = None) -> dict[str, Any]:
+        """The step as saved (format 2): ``actions[]``, host records as references into
+        ``hosts`` (a fresh table when none is given)."""
+        changes = [{"key": c.key, "before": c.before, "after": c.after} for c in self.changes]
+        return plan_format.step_out(self.step.to_dict(), self.action.value, self.reason,
+                                    changes, hosts or plan_format.HostTable())
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PlannedStep:
-        return cls(Step.from_dict(d), Action(d["action"]), d["reason"],
+        return cls(Step.from_dict(d), Action(plan_format.action_of(d)), d["reason"],
                    tuple(Change(c["key"], c["before"], c["after"])
                          for c in d.get("changes", ())))
 
@@ -106,6 +106,12 @@ class Plan:
     title: str = ""
     #: validated settings of the drivers the plan uses (never secrets: only references)
     driver_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the --target and --exclude patterns the plan was made with
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    #: orch's version and the UTC time (ISO 8601) the plan was made at
+    orch_version: str = ""
+    created_at: str = ""
 
     # -- queries -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[PlannedStep]:
@@ -150,9 +156,18 @@ class Plan:
         return cache
 
     # -- serialisation -------------------------------------------------------------------
+    @property
+    def targeted(self) -> bool:
+        return bool(self.targets or self.excludes)
+
     def to_dict(self) -> dict[str, Any]:
+        """The saved layout, ``docs/plan-format.md`` (checked by ``docs/plan.schema.json``)."""
+        hosts = plan_format.HostTable()
+        steps = [p.to_dict(hosts) for p in self.steps]
         return {
             "format_version": FORMAT_VERSION,
+            "orch_version": self.orch_version,
+            "created_at": self.created_at,
             "profile": self.profile,
             "title": self.title,
             "mode": self.mode.value,
@@ -161,12 +176,14 @@ class Plan:
             "inputs_hash": self.inputs_hash,
             "state_hash": self.state_hash,
             "state_url": self.state_url,
+            "selection": {"targets": list(self.targets), "excludes": list(self.excludes)},
             "parameters": self.parameters,
             "driver_settings": self.driver_settings,
             "layers": list(self.layers),
             "findings": [f.to_dict() for f in self.findings],
             "summary": {a.value: n for a, n in self.counts().items()},
-            "steps": [p.to_dict() for p in self.steps],
+            "hosts": hosts.records,
+            "steps": steps,
         }
 
     def to_json(self) -> str:
@@ -187,12 +204,14 @@ class Plan:
                               location=Location(name, exc.lineno, exc.colno),
                               hint="save a plan with `orch plan ... --out plan.json`") from None
         version = d.get("format_version") if isinstance(d, dict) else None
-        if version != FORMAT_VERSION:
+        if version not in plan_format.READABLE:
             raise SourceError("unsupported plan format", location=Location(name, 1, 1),
-                              expected=f"format_version {FORMAT_VERSION}",
+                              expected="format_version "
+                                       + " or ".join(map(str, plan_format.READABLE)),
                               found=repr(version),
                               hint="save the plan again with this version of orch")
         try:
+            d = plan_format.upgrade(d)
             return cls(
                 profile=d["profile"], title=d.get("title", ""), mode=Mode(d["mode"]),
                 steps=tuple(PlannedStep.from_dict(s) for s in d["steps"]),
@@ -202,6 +221,8 @@ class Plan:
                 state_url=d.get("state_url", ""), parameters=d.get("parameters", {}),
                 layers=tuple(d.get("layers", ())),
                 driver_settings=d.get("driver_settings", {}),
+                targets=d["targets"], excludes=d["excludes"],
+                orch_version=d.get("orch_version", ""), created_at=d.get("created_at", ""),
                 findings=tuple(Finding(f["check"], FindingStatus(f["status"]), f["detail"],
                                        f.get("source", "")) for f in d.get("findings", ())),
             )

@@ -23,6 +23,7 @@ from orchestrator.expand import Desired, expand, literal_secret_error
 from orchestrator.graph import Graph
 from orchestrator.loader import Loaded
 from orchestrator.plan import Action, Change, Finding, FindingStatus, Mode, Plan, PlannedStep
+from orchestrator.plan_format import now_iso, orch_version
 from orchestrator.secrets import guard, is_ref_value
 from orchestrator.source import SourceMap
 from orchestrator.state.base import Record, RecordStatus, StateStore
@@ -36,6 +37,9 @@ class PlanOptions:
     excludes: tuple[str, ...] = ()
     #: ask drivers that can read for observed state (drift) and environment facts
     refresh: bool = True
+    #: an exclusion that matches nothing is an error (a typo: the CLI's --exclude), not a
+    #: no-op (a caller's standing exclusion, e.g. the lab's destroy)
+    strict_excludes: bool = False
 
 
 @dataclass
@@ -63,10 +67,12 @@ def make_plan(loaded: Loaded, store: StateStore, options: PlanOptions | None = N
     w.findings += preflight.evaluate(loaded)                        # static checks
     live = instantiate_drivers(loaded, _drivers_used(w.desired.steps.values()), drivers)
     w.records = store.records(loaded.profile.metadata.name)         # what orch recorded
+    w.records = follow_moved(w.records, loaded, w.findings)         # moved: renames
     if w.options.refresh:
         w.observed = observe(live, w.records, w.desired.steps, w.findings)  # facts, drift
     w.planned = diff(w.desired, w.records, w.observed, w.options.mode)
-    w.planned = select(w.planned, w.options.targets, w.options.excludes)
+    w.planned = select(w.planned, w.options.targets, w.options.excludes,
+                       strict_excludes=w.options.strict_excludes)
     w.planned = order(w.planned, w.desired)
     for d in live.values():
         d.close()
@@ -98,6 +104,21 @@ def check_hand_offs(loaded: Loaded, desired: Desired) -> None:
     if problems:
         raise PlanError("hand-off out of order: " + "; ".join(problems),
                         hint="see profiles/AUTHORING.md, \"Handing a cluster to the next layer\"")
+
+
+def follow_moved(records: dict[str, Record], loaded: Loaded,
+                 findings: list[Finding]) -> dict[str, Record]:
+    """Records under the ids the profile's ``moved:`` entries give them (nothing written:
+    apply persists the moves), with a finding naming each."""
+    if not loaded.profile.moved:
+        return records
+    from orchestrator.state.move import moved_view
+    view, pairs = moved_view(records, [(m.from_, m.to) for m in loaded.profile.moved])
+    for old, new in pairs:
+        findings.append(Finding("moved", FindingStatus.INFO,
+                                f"{old} is now {new} (recorded on apply; no destroy, no "
+                                "create)", "moved"))
+    return view
 
 
 def _drivers_used(steps: Iterable[Step]) -> list[str]:
@@ -324,8 +345,21 @@ def _match(sid: str, step: Step, patterns: Sequence[str]) -> bool:
                for pat in patterns)
 
 
+def _matches_nothing(option: str, patterns: Sequence[str],
+                     planned: Sequence[PlannedStep]) -> PlanError:
+    from orchestrator.suggest import close_matches
+    names = {p.step.id for p in planned} | {p.step.component for p in planned} \
+        | {p.step.node for p in planned if p.step.node}
+    near = [m for pat in patterns for m in close_matches(pat, names, n=1)]
+    hint = "`orch plan` lists step ids; globs like 'pve-1/*' work"
+    if near:
+        hint = "did you mean " + " or ".join(repr(m) for m in dict.fromkeys(near)) + "? " \
+            + hint
+    return PlanError(f"{option} {' '.join(patterns)} matches no step", hint=hint)
+
+
 def select(planned: list[PlannedStep], targets: Sequence[str],
-           excludes: Sequence[str]) -> list[PlannedStep]:
+           excludes: Sequence[str], *, strict_excludes: bool = False) -> list[PlannedStep]:
     """``--target`` keeps matches and what they need; ``--exclude`` drops matches and what
     needs them. Patterns match step ids, component names or node names (globs allowed)."""
     if not targets and not excludes:
@@ -335,11 +369,12 @@ def select(planned: list[PlannedStep], targets: Sequence[str],
     if targets:
         hit = {p.step.id for p in planned if _match(p.step.id, p.step, targets)}
         if not hit:
-            raise PlanError(f"--target {' '.join(targets)} matches no step",
-                            hint="`orch plan` lists step ids; globs like 'pve-1/*' work")
+            raise _matches_nothing("--target", targets, planned)
         keep = hit | g.ancestors(hit)
     if excludes:
         hit = {p.step.id for p in planned if _match(p.step.id, p.step, excludes)}
+        if not hit and strict_excludes:  # as --target: selecting nothing is a typo
+            raise _matches_nothing("--exclude", excludes, planned)
         keep -= hit | g.descendants(hit)
     return [p for p in planned if p.step.id in keep]
 
@@ -381,4 +416,6 @@ def _plan_value(w: _Work, store: StateStore) -> Plan:
         layers=tuple(w.desired.layers if w.desired else ()),
         driver_settings={name: guard(driver_settings(loaded, name))[0]
                          for name in _drivers_used(p.step for p in w.planned)},
+        targets=tuple(w.options.targets), excludes=tuple(w.options.excludes),
+        orch_version=orch_version(), created_at=now_iso(),
     )

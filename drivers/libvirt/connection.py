@@ -120,7 +120,7 @@ class Connections:
         except ImportError:
             raise PermanentError("libvirt-python is not installed", endpoint=uri,
                                  operation="connect",
-                                 hint="pip install 'orch[libvirt]'") from None
+                                 hint="pip install 'orch-stack[libvirt]'") from None
         with self._lock:
             conn = self._open.get(uri)
             if conn is not None:

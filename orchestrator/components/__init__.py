@@ -86,6 +86,8 @@ class Registry:
     def __init__(self) -> None:
         self._types: dict[str, ComponentType] = {}
         self._plugins_loaded = False
+        #: entry point name -> why it failed to load ("ModuleNotFoundError: ...")
+        self.load_errors: dict[str, str] = {}
 
     def register(self, ctype: ComponentType) -> ComponentType:
         if ctype.name in self._types:
@@ -102,6 +104,10 @@ class Registry:
         self._load_plugins()
         return dict(sorted(self._types.items()))
 
+    def loaded(self) -> Mapping[str, ComponentType]:
+        """The types registered so far, without looking for plug-ins."""
+        return dict(sorted(self._types.items()))
+
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
             return
@@ -110,8 +116,8 @@ class Registry:
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             try:
                 ep.load()  # the module registers its types on import
-            except Exception:
-                continue
+            except Exception as exc:  # reported, not fatal: one broken plug-in spares the rest
+                self.load_errors[f"{ep.name} ({ep.value})"] = f"{type(exc).__name__}: {exc}"
 
 
 registry = Registry()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import msgspec
@@ -36,8 +37,44 @@ def value_text(value: Any) -> str:
     return _encode(value).decode()
 
 
-def input_lines(p: PlannedStep) -> list[str]:
-    """``key: value`` lines for a step's inputs; the bound host shown as one line."""
+#: inputs a component's expander sets for the driver, never written by a user
+INTERNAL = frozenset({"passing"})
+
+
+@functools.cache
+def default_inputs() -> dict[str, frozenset[bytes]]:
+    """For each ``with:`` field name, the *empty* defaults component types give it
+    (JSON-encoded: ``""``, ``false``, ``{}``, ``[]``, ``null``, ``0``): an input equal to one
+    of them says nothing a reader needs. A default that means something (``state: "on"``,
+    ``namespace: "default"``) stays shown: the step reads wrong without it."""
+    from orchestrator.components import builtin_registry
+    out: dict[str, set[bytes]] = {}
+    for ctype in builtin_registry().loaded().values():
+        if ctype.params is None:
+            continue
+        for f in msgspec.structs.fields(ctype.params):
+            if f.default is not msgspec.NODEFAULT:
+                value = f.default
+            elif f.default_factory is not msgspec.NODEFAULT:
+                value = f.default_factory()
+            else:
+                continue
+            if not value:
+                out.setdefault(f.encode_name, set()).add(_encode(value))
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def is_quiet(key: str, value: Any) -> bool:
+    """An internal input, or one equal to a component default (hidden unless --verbose)."""
+    if key in INTERNAL:
+        return True
+    defaults = default_inputs().get(key, frozenset())
+    return _encode(value) in defaults
+
+
+def input_lines(p: PlannedStep, verbose: bool = True) -> list[str]:
+    """``key: value`` lines for a step's inputs; the bound host shown as one line; defaults
+    and internal inputs left out unless ``verbose``."""
     lines = []
     inputs = p.step.inputs
     host = inputs.get("host")
@@ -50,7 +87,7 @@ def input_lines(p: PlannedStep) -> list[str]:
     if isinstance(hosts, list) and hosts and isinstance(hosts[0], dict):
         lines.append("hosts: " + ", ".join(str(h.get("name")) for h in hosts))
     for key in sorted(inputs):
-        if key in ("host", "hosts"):
+        if key in ("host", "hosts") or (not verbose and is_quiet(key, inputs[key])):
             continue
         lines.append(f"{key}: {value_text(inputs[key])}")
     return lines

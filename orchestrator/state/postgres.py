@@ -20,7 +20,7 @@ class PostgresStore(SqlStore):
             import psycopg
         except ImportError:
             raise StateError("the PostgreSQL backend needs psycopg",
-                             hint="pip install 'orch[postgres]'") from None
+                             hint="pip install 'orch-stack[postgres]'") from None
         self.url = _without_password(url)
         try:
             self._conn = psycopg.connect(url, connect_timeout=10)

@@ -32,12 +32,12 @@ def test_formats_and_saved_plan_show(tmp_path):
     out = tmp_path / "plan.json"
     res = run_orch("plan", str(profile), *state, "--out", str(out), "--format", "json")
     data = json.loads(res.stdout)
-    assert data["format_version"] == 1 and len(data["steps"]) == 2
+    assert data["format_version"] == 2 and len(data["steps"]) == 2
     assert data["inputs_hash"] and data["state_hash"]
     assert json.loads(out.read_text()) == data
     assert run_orch("show", str(out)).stdout.startswith("orch plan for t")
     md = run_orch("show", str(out), "--format", "markdown").stdout
-    assert md.startswith("### orch plan: `t`") and "<details>" in md
+    assert md.startswith("<!-- orch-plan:t:-") and "### orch plan: `t`" in md and "<details>" in md
     dot = run_orch("plan", str(profile), *state, "--format", "dot").stdout
     assert dot.startswith('digraph "t"') and '"node-1/a"' in dot
     assert run_orch("graph", str(profile), *state).stdout == dot
@@ -83,20 +83,36 @@ def test_state_list_and_mark_done_for_external_steps(tmp_path):
     assert "applied  by-hand  [external]" in listing
 
 
-def test_json_logs_are_one_object_per_line_and_progress_stays_plain(tmp_path):
+def test_json_logs_are_one_object_per_line_and_nothing_else(tmp_path):
     profile = write_profile(tmp_path, [fake("a", on="node"), fake("bad", fail="permanent")])
     res = run_orch("--log-format", "json", "--log-level", "debug", "apply", str(profile),
                    "--state", str(tmp_path / "s.db"), "--auto-approve")
     assert res.returncode == 3
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    records = [json.loads(ln) for ln in lines if ln.startswith("{")]
-    events = {r["event"] for r in records}
-    assert {"apply started", "step failed", "apply finished"} <= events
+    # stderr is only JSON objects, one per line: no plan text, progress or recap mixed in
+    records = [json.loads(ln) for ln in lines]
+    assert all(isinstance(r, dict) for r in records)
+    events = [r["event"] for r in records]
+    assert {"plan", "apply started", "step failed", "apply finished", "apply.finished"} \
+        <= set(events)
     assert all({"event", "level", "timestamp"} <= set(r) for r in records)
     failed = next(r for r in records if r["event"] == "step failed")
     assert failed["step"] == "bad" and failed["level"] == "error"
-    # without a TTY the progress is one plain line per event, never JSON mixed into one
-    assert any(ln.startswith("[") and "failed    bad" in ln for ln in lines)
+    # per-step events with durations
+    started = {r["step"] for r in records if r["event"] == "step.started"}
+    finished = {r["step"]: r for r in records if r["event"] == "step.finished"}
+    assert started == {"node-1/a", "node-2/a", "bad"} == set(finished)
+    assert finished["bad"]["outcome"] == "failed" and finished["bad"]["level"] == "error"
+    assert finished["node-1/a"] | {"duration_s": 0} == {
+        **finished["node-1/a"], "duration_s": 0, "outcome": "succeeded", "action": "create"}
+    assert all(isinstance(r["duration_s"], float) for r in finished.values())
+    summary = next(r for r in records if r["event"] == "apply.finished")
+    assert summary["failed"] == 1 and summary["succeeded"] == 2
+    assert summary["failed_steps"] == ["bad"]
+    # an error is one JSON object too
+    res = run_orch("--log-format", "json", "apply", str(tmp_path / "nope.json"))
+    [err] = [json.loads(ln) for ln in res.stderr.splitlines()]
+    assert res.returncode == 1 and err["event"] == "error" and "nope.json" in err["message"]
 
 
 def test_a_missing_plan_file_is_an_error_not_a_traceback(tmp_path):

@@ -94,7 +94,7 @@ def test_unknown_override_is_an_error(tmp_path):
 
 def test_count_below_role_minimum(tmp_path):
     [e] = load_error(tmp_path, PROFILE.replace("min: 1", "min: 3"), overrides={"nodes": "2"})
-    assert e.location.line == 10 and "needs 3.." in str(e)
+    assert e.location.line == 10 and "needs at least 3 nodes, got 2 (parameter nodes)" in str(e)
 
 
 INVENTORY = """

@@ -8,7 +8,9 @@ checkout gives the same bytes on every machine:
 * paths are relative to the repository root (``profiles/76-nested-kvm.yaml``);
 * the state store is a throw-away SQLite file whose URL is shown as ``sqlite:///<state>``;
 * the state hash (of an empty state) and the inputs hash (of the files' bytes, which line
-  endings would change) are shown as ``<state-hash>`` and ``<inputs-hash>``.
+  endings would change) are shown as ``<state-hash>`` and ``<inputs-hash>``;
+* orch's version and the plan's creation time are shown as ``<orch-version>`` and
+  ``<created-at>``.
 
 ``regen.py`` writes them; ``tests/test_profiles.py`` compares a fresh plan with them.
 """
@@ -41,6 +43,8 @@ INVENTORIES = (ROOT / "inventories" / "lab.yaml",
 STATE_URL = "sqlite:///<state>"
 STATE_HASH = "<state-hash>"
 INPUTS_HASH = "<inputs-hash>"
+ORCH_VERSION = "<orch-version>"
+CREATED_AT = "<created-at>"
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,8 @@ def normalised_json(plan: Plan) -> str:
     d["state_url"] = STATE_URL
     d["state_hash"] = STATE_HASH
     d["inputs_hash"] = INPUTS_HASH
+    d["orch_version"] = ORCH_VERSION
+    d["created_at"] = CREATED_AT
     return json.dumps(d, indent=1, ensure_ascii=False) + "\n"
 
 
