@@ -201,6 +201,12 @@ def quiet_broken_pipe() -> None:
     sys.exit(EXIT_ERROR)
 
 
+def use_published(state_url: str, profile: str) -> None:
+    """Name where this deployment's steps publish credentials for later layers."""
+    from orchestrator import published
+    published.use(published.directory_for(state_url, profile))
+
+
 @contextmanager
 def errors_to_exit() -> Iterator[None]:
     """Print orch's errors as located messages, never a traceback, and exit 1."""

@@ -28,6 +28,7 @@ from orch_cli.common import (
     selection_options,
     state_option,
     state_url_for,
+    use_published,
     write_output,
 )
 from orchestrator import __version__
@@ -60,6 +61,7 @@ def _make_plan(profile: str, inventory: str | None, params: tuple[str, ...],
     from orchestrator.planner import PlanOptions, make_plan
     from orchestrator.state import open_store
     loaded = _load(profile, inventory, params)
+    use_published(state_url_for(profile, state_url, inventory), loaded.profile.metadata.name)
     store = open_store(state_url_for(profile, state_url, inventory), create=False)
     try:
         opts = PlanOptions(Mode.DESTROY if destroy else Mode.NORMAL, target, exclude, refresh,
@@ -232,6 +234,7 @@ def _plan_and_execute(profile: str, inventory: str | None, params: tuple[str, ..
     from orchestrator.planner import PlanOptions, make_plan
     from orchestrator.state import Holder, open_store
     loaded = _load(profile, inventory, params)
+    use_published(state_url_for(profile, state_url, inventory), loaded.profile.metadata.name)
     store = open_store(state_url_for(profile, state_url, inventory))
     try:
         with store.locked(loaded.profile.metadata.name, Holder.me(), timeout=lock_timeout):
@@ -267,8 +270,9 @@ def _apply_saved(plan_file: str, state_url: str | None, parallelism: int,
     saved_plan.check_digest(the_plan, plan_file)
     saved_plan.check_inputs(the_plan)
     base = Path(the_plan.profile_path).parent if the_plan.profile_path else None
-    ready.refuse_unready(the_plan, base)
     url = state_url or the_plan.state_url
+    use_published(url, the_plan.profile)
+    ready.refuse_unready(the_plan, base)
     saved_plan.state_must_exist(the_plan, url)
     store = open_store(url)
     try:

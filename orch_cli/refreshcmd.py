@@ -9,7 +9,13 @@ from typing import Any
 
 import click
 
-from orch_cli.common import EXIT_CHANGES, EXIT_ERROR, parse_params, state_url_for
+from orch_cli.common import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    parse_params,
+    state_url_for,
+    use_published,
+)
 
 MARK = {"gone": "-", "drift": "~", "outputs": "*", "unchanged": " ", "unknown": "?"}
 
@@ -43,6 +49,7 @@ def refresh_only(profile: str, inventory: str | None, params: tuple[str, ...],
         raise OrchError(f"{profile}: --refresh-only reads a profile's records, not a saved "
                         "plan; nothing was done", hint="give the PROFILE (and -i INVENTORY)")
     loaded = load(profile, inventory, parse_params(params))
+    use_published(state_url_for(profile, state_url, inventory), loaded.profile.metadata.name)
     store = open_store(state_url_for(profile, state_url, inventory), create=apply)
     name = loaded.profile.metadata.name
     try:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator import preflight
+from orchestrator import preflight, published
 from orchestrator.components import Registry, builtin_registry
 from orchestrator.driver import Driver, DriverRegistry
 from orchestrator.errors import (
@@ -73,6 +73,7 @@ def make_plan(loaded: Loaded, store: StateStore, options: PlanOptions | None = N
     drivers = drivers or DriverRegistry()
     w.desired = expand(loaded, components or builtin_registry())   # components → steps
     check_acyclic(w.desired)                                        # cycles, named
+    check_hand_offs(loaded, w.desired)                              # published: after publisher
     w.findings += preflight.evaluate(loaded)                        # static checks
     live = instantiate_drivers(loaded, drivers_used(w.desired.steps.values()), drivers)
     w.records = store.records(loaded.profile.metadata.name)         # what orch recorded
@@ -110,6 +111,17 @@ def check_acyclic(desired: Desired) -> None:
         err.hint = ("the `after:` entries of these components form a loop: "
                     + " -> ".join(comps) + "; remove one of them")
         raise
+
+
+def check_hand_offs(loaded: Loaded, desired: Desired) -> None:
+    """Every step reading what another publishes (``published:NAME``) comes after it."""
+    drivers = drivers_used(desired.steps.values())
+    problems = published.unordered_readers(
+        desired.steps, lambda sid: desired.graph.ancestors([sid]),
+        {name: driver_settings(loaded, name) for name in drivers})
+    if problems:
+        raise PlanError("hand-off out of order: " + "; ".join(problems),
+                        hint="see profiles/AUTHORING.md, \"Handing a cluster to the next layer\"")
 
 
 def follow_moved(records: dict[str, Record], loaded: Loaded,

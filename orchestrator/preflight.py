@@ -243,6 +243,9 @@ def _secret_finding(reference: str, users: list[str], base_dir: Path | None,
             return Finding(name, FindingStatus.OK, f"set ({used})", reference)
         return Finding(name, FindingStatus.FAIL, f"not set ({used}): export {rest}=… "
                        "before orch apply", reference)
+    if scheme == "published":  # written by an earlier step of the run (planning checks order)
+        return Finding(name, FindingStatus.OK, f"published by an earlier step ({used})",
+                       reference)
     path = Path(os.path.expanduser(rest))
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path

@@ -1,4 +1,5 @@
-"""Secret references: ``env:NAME`` and ``file:PATH``, resolved only when a step runs.
+"""Secret references: ``env:NAME``, ``file:PATH`` and ``published:NAME`` (what an earlier
+step published, :mod:`orchestrator.published`), resolved only when a step runs.
 
 A profile or inventory never holds a secret's value, only a reference to it. Plans and state
 carry the reference (``{"$secret": "env:BMC_PASSWORD"}``) so that a saved plan can be applied
@@ -16,10 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from orchestrator import published
 from orchestrator.errors import SecretError
 
 SECRET_KEY = "$secret"
-SCHEMES = ("env", "file")
+SCHEMES = ("env", "file", published.SCHEME)
 MASK = "********"
 
 _seen_lock = threading.Lock()
@@ -34,9 +36,11 @@ def check_reference(text: str) -> str | None:
     """Return an error message for a malformed reference, or None when it is well formed."""
     scheme, _, rest = text.partition(":")
     if scheme not in SCHEMES or not rest:
-        return "a secret reference is env:NAME or file:PATH"
+        return "a secret reference is env:NAME, file:PATH or published:NAME"
     if scheme == "env" and not rest.replace("_", "").isalnum():
         return "env: references name an environment variable (letters, digits, _)"
+    if scheme == published.SCHEME:
+        return published.check_name(rest)
     return None
 
 
@@ -122,7 +126,10 @@ def resolve(reference: str, *, base_dir: Path | None = None) -> Secret:
     if problem:
         raise SecretError(f"bad secret reference {reference!r}: {problem}")
     scheme, _, rest = reference.partition(":")
-    if scheme == "env":
+    value: str | None
+    if scheme == published.SCHEME:
+        value = published.read(rest).rstrip("\n")
+    elif scheme == "env":
         value = os.environ.get(rest)
         if value is None:
             raise SecretError(f"secret {reference} is not set",
@@ -143,10 +150,13 @@ def resolve(reference: str, *, base_dir: Path | None = None) -> Secret:
 
 
 def resolve_inputs(value: Any, *, base_dir: Path | None = None) -> Any:
-    """Replace every ``{"$secret": ref}`` inside ``value`` with a resolved :class:`Secret`."""
+    """Replace every ``{"$secret": ref}`` inside ``value`` with a resolved :class:`Secret`,
+    and every ``{"$publish": NAME}`` with the path the step writes it to."""
     if isinstance(value, Mapping):
         if is_ref_value(value):
             return resolve(value[SECRET_KEY], base_dir=base_dir)
+        if published.is_publish_value(value):
+            return published.publish_paths(value)
         return {k: resolve_inputs(v, base_dir=base_dir) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [resolve_inputs(v, base_dir=base_dir) for v in value]
@@ -163,6 +173,13 @@ def reveal_all(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [reveal_all(v) for v in value]
     return value
+
+
+def remember(*values: str) -> None:
+    """Mask ``values`` too: parts of a resolved secret a driver found inside it (a
+    kubeconfig's token or client key), which a message could show on their own."""
+    with _seen_lock:
+        _seen.update(v for v in values if v)
 
 
 def known_values() -> frozenset[str]:

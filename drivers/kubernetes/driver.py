@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from drivers.kubernetes.builders import BUILDERS, InputError
-from drivers.kubernetes.connection import Cluster, open_cluster
+from drivers.kubernetes.connection import Cluster, kubeconfig_of, open_cluster
 from drivers.kubernetes.manifests import load_objects
 from drivers.kubernetes.objects import (
     apply_object,
@@ -59,12 +59,20 @@ class KubernetesDriver(Driver):
         self._lock = threading.Lock()
 
     # -- connections -------------------------------------------------------------------
-    def cluster(self, context: str = "") -> Cluster:
-        """The (cached) connection for a kubeconfig context; "" is the settings' default."""
+    def cluster(self, context: str = "", kubeconfig: Any = None) -> Cluster:
+        """The (cached) connection for a kubeconfig context ("" is the settings' default)
+        through ``kubeconfig``: a step's ``kubeconfig`` input (a secret, a not yet resolved
+        reference, a path) or, when None, the settings' kubeconfig."""
+        config = kubeconfig_of(kubeconfig, self.settings)
+        key = f"{config.key}#{context}"
         with self._lock:
-            if context not in self._clusters:
-                self._clusters[context] = open_cluster(self.settings, context)
-            return self._clusters[context]
+            if key not in self._clusters:
+                self._clusters[key] = open_cluster(self.settings, context, config)
+            return self._clusters[key]
+
+    def cluster_of(self, inputs: Mapping[str, Any]) -> Cluster:
+        """The connection a step's inputs name (``kubeconfig`` and ``cluster``)."""
+        return self.cluster(str(inputs.get("cluster") or ""), inputs.get("kubeconfig"))
 
     def close(self) -> None:
         with self._lock:
@@ -88,7 +96,7 @@ class KubernetesDriver(Driver):
         if step.kind not in self.step_kinds:
             raise NotSupportedError(f"unknown step kind {step.kind}", operation=step.kind,
                                     endpoint=step.endpoint or "-")
-        cluster = self.cluster(str(inputs.get("cluster") or ""))
+        cluster = self.cluster_of(inputs)
         if step.kind == "kubernetes.wait":
             if request.action is Action.DELETE:
                 return ApplyResult({})
@@ -154,7 +162,7 @@ class KubernetesDriver(Driver):
         """Whether the step's objects exist, and fields orch applied that changed since."""
         if step.kind == "kubernetes.wait":
             return Observed(exists=True, outputs=outputs)
-        cluster = self.cluster(str(step.inputs.get("cluster") or ""))
+        cluster = self.cluster_of(step.inputs)
         try:
             wanted = {_key(ref_of(o)): o
                       for o in self.desired(step.kind, step.inputs, cluster.endpoint)}

@@ -9,7 +9,10 @@ import msgspec
 
 class KubernetesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     kubeconfig: Annotated[str, msgspec.Meta(
-        description="kubeconfig file (empty: $KUBECONFIG, then ~/.kube/config)")] = ""
+        description="kubeconfig file (empty: $KUBECONFIG, then ~/.kube/config), or a secret "
+                    "reference to one (published:NAME, file:PATH, env:NAME) resolved when a "
+                    "step first needs the cluster; a step's `kubeconfig` input overrides "
+                    "it")] = ""
     context: Annotated[str, msgspec.Meta(
         description="kubeconfig context (empty: the current context); a step's `cluster` "
                     "input overrides it")] = ""

@@ -23,6 +23,7 @@ from orchestrator.components import (
     registry,
 )
 from orchestrator.model import MAX_SECONDS, Duration
+from orchestrator.secrets import is_ref_value
 from orchestrator.step import EXTERNAL
 
 D = Meta  # short alias: D(description=...)
@@ -332,6 +333,12 @@ class HelmParams(_P):
     values: Annotated[dict[str, Any], D(description="chart values")] = {}
 
 
+#: what a plan cannot know about a chart before apply (said on every helm.release step)
+HELM_NOT_CHECKED = ("not checked before apply: that the chart version exists, its templates "
+                    "and required values, the objects it creates (the catalog's tests check "
+                    "values against the chart's documented values.yaml)")
+
+
 @_register("helm.release",
            "Install a Helm chart (kubernetes.core.helm, run by Ansible on a control-plane node)",
            HelmParams, "node", ("ansible",))
@@ -339,13 +346,14 @@ def _helm(inst: Instance) -> list[StepDraft]:
     p = _params(inst)
     _check_playbook(inst, "common/helm-release.yml")
     assert inst.node is not None
+    description = "; ".join(filter(None, (inst.component.description, HELM_NOT_CHECKED)))
     return [StepDraft("ansible.playbook", "ansible",
                       {"playbook": "common/helm-release.yml", "hosts": [_host(inst)],
                        # `namespace` is reserved in Ansible: the playbook takes helm_namespace
                       "vars": {"release": p.get("release") or inst.component.name.split(".")[-1],
                                **{("helm_namespace" if k == "namespace" else k): v
                                   for k, v in p.items() if k != "release"}}},
-                      endpoint=_ssh_endpoint(inst))]
+                      endpoint=_ssh_endpoint(inst), description=description)]
 
 
 # -- libvirt ---------------------------------------------------------------------------
@@ -389,6 +397,14 @@ def _manifest_digest(inst: Instance, name: str) -> str | None:
     return None
 
 
+def _published_name(value: Any) -> str:
+    """``k8s:NAME`` for a ``{$secret: published:NAME}`` kubeconfig: one endpoint per cluster."""
+    text = str(value["$secret"]) if is_ref_value(value) else value
+    if isinstance(text, str) and text.startswith("published:"):
+        return "k8s:" + text.partition(":")[2]
+    return ""
+
+
 def _api(driver: str, kind: str, default_endpoint: str) -> Any:
     def expand(inst: Instance) -> list[StepDraft]:
         inputs = _params(inst)
@@ -397,6 +413,7 @@ def _api(driver: str, kind: str, default_endpoint: str) -> Any:
             if digest:
                 inputs["file_sha256"] = digest
         endpoint = str(inputs.get("cluster") or inputs.get("cloud")
+                       or _published_name(inputs.get("kubeconfig"))
                        or f"{default_endpoint}:{inst.loaded.profile.metadata.name}")
         return [StepDraft(kind, driver, inputs, endpoint=endpoint)]
     return expand
