@@ -151,7 +151,7 @@ def write_all(plane: Plane, here: Path) -> dict[str, Path]:
         "os_glance_staging_store": {"filesystem_store_datadir": f"{s / 'glance' / 'staging'}/"},
         "os_glance_tasks_store": {"filesystem_store_datadir": f"{s / 'glance' / 'tasks'}/"},
         # the tests serve images from a loopback HTTP server on a free port
-        "import_filtering_opts": {"allowed_ports": "", "disallowed_hosts": ""},
+        "import_filtering_opts": {"allowed_ports": "[]", "disallowed_hosts": "[]"},
         "oslo_concurrency": lock,
     }))
 
