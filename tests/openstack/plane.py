@@ -14,6 +14,7 @@ Installed by ``.ci/install.d/65-openstack-plane.sh`` into its own virtualenv, fo
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import os
 import secrets
@@ -190,6 +191,7 @@ def start(state: Path) -> Plane:
     deadline = started + STARTUP_TIMEOUT
     plane = Plane(state=state, password=secrets.token_urlsafe(18),
                   ports={name: free_port() for name in conf.PORTS})
+    atexit.register(plane.stop)  # also when the session is interrupted
     try:
         _start(plane, deadline)
     except BaseException:
