@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,10 +21,9 @@ pytest.importorskip("openstack")
 
 import ironic_service
 import plane as os_plane
-from os_harness import ironic_settings
+from os_harness import CloudUnderTest, ironic_settings
 
 from drivers.openstack import OpenStackDriver
-from drivers.openstack.settings import OpenStackSettings
 from tests.conftest import require_service
 
 
@@ -46,22 +44,6 @@ def driver(ironic: ironic_service.Ironic) -> Iterator[OpenStackDriver]:
     drv = OpenStackDriver(ironic_settings(ironic.url))
     yield drv
     drv.close()
-
-
-@dataclass
-class CloudUnderTest:
-    """A cloud the Nova/Glance/Neutron tests run against: the plane, or a real one."""
-
-    name: str
-    clouds_yaml: Path
-    image: str    # an existing image and flavor a server can boot with
-    flavor: str
-    plane: os_plane.Plane | None = None
-
-    def settings(self, **overrides: object) -> OpenStackSettings:
-        values: dict[str, object] = {"cloud": self.name, "clouds_yaml": str(self.clouds_yaml),
-                                     "poll_interval": 1.0, "api_timeout": 30.0}
-        return OpenStackSettings(**{**values, **overrides})  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

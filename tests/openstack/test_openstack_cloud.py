@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CloudUnderTest
-from os_harness import run_step, step_of, unique
+from os_harness import CloudUnderTest, run_step, step_of, unique
 
 from drivers.openstack import OpenStackDriver
 from orchestrator.errors import PermanentError

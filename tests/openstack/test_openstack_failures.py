@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CloudUnderTest
-from os_harness import ListLog, run_step, unique
+from os_harness import CloudUnderTest, ListLog, run_step, unique
 from plane import Plane
 
 from drivers.openstack import OpenStackDriver

@@ -10,8 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import CloudUnderTest
-from os_harness import unique
+from os_harness import CloudUnderTest, unique
 
 from tests.engine.helpers import run_orch, write_profile
 

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CloudUnderTest
-from os_harness import run_step
+from os_harness import CloudUnderTest, run_step
 
 from drivers.openstack import OpenStackDriver
 from orchestrator.plan import Action

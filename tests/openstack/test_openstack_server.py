@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import CloudUnderTest
-from os_harness import run_step, step_of, unique
+from os_harness import CloudUnderTest, run_step, step_of, unique
 
 from drivers.openstack import OpenStackDriver
 from orchestrator.errors import PermanentError
