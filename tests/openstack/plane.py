@@ -23,7 +23,6 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -352,10 +351,3 @@ def _wait_schedulable(plane: Plane, deadline: float) -> None:
     finally:
         conn.close()
 
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5):
-            return True
-    except Exception:
-        return False
