@@ -74,8 +74,9 @@ def subnet(inputs: Mapping[str, Any], network_id: str) -> dict[str, Any] | None:
         "cidr": str(_need(sub, "cidr")), "ip_version": int(sub.get("ip_version", 4)),
         "is_dhcp_enabled": bool(sub.get("enable_dhcp", True)),
     }
-    if "gateway_ip" in sub:
-        body["gateway_ip"] = sub["gateway_ip"]  # None: no gateway
+    for key in ("gateway_ip", "gateway"):  # gateway: an alias
+        if key in sub:
+            body["gateway_ip"] = sub[key]  # None: no gateway
     if sub.get("dns_nameservers"):
         body["dns_nameservers"] = list(sub["dns_nameservers"])
     if sub.get("allocation_pools"):

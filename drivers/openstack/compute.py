@@ -56,7 +56,7 @@ def ensure_server(c: Calls, inputs: Mapping[str, Any]) -> dict[str, Any]:
     name = str(inputs.get("name") or "")
     server = c.call(f"find server {name}", c.proxy("compute").find_server, name,
                     ignore_missing=True)
-    if server is None:
+    if _gone(server):
         networks = []
         for net in bodies.server_networks(inputs):
             if "port" in net:
@@ -86,15 +86,51 @@ def ensure_server(c: Calls, inputs: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": server.id, "name": name, "status": server.status, "addresses": addresses}
 
 
+def _gone(server: Any) -> bool:
+    """No server, or one Nova keeps only as a record (an admin still reads a deleted server
+    by its id, with status DELETED)."""
+    return server is None or server.status in ("DELETED", "SOFT_DELETED")
+
+
+def _flavor_name(server: Any) -> str:
+    """The server's flavor name (microversion 2.47+ embeds it; older ones give its id)."""
+    flavor = server.flavor
+    for key in ("original_name", "name", "id"):
+        value = flavor.get(key) if isinstance(flavor, Mapping) else getattr(flavor, key, None)
+        if value:
+            return str(value)
+    return ""
+
+
+def observe_server(c: Calls, key: str, inputs: Mapping[str, Any]
+                   ) -> tuple[bool, dict[str, str], dict[str, Any]]:
+    """(exists, drift, outputs seen) of the step's server: drift when it is no longer ACTIVE
+    or runs another flavor than the step's (resized outside orch)."""
+    server = c.call(f"find server {key}", c.proxy("compute").find_server, key,
+                    ignore_missing=True)
+    if _gone(server):
+        return False, {}, {}
+    server = c.call(f"read server {key}", c.proxy("compute").get_server, server.id)
+    if _gone(server):
+        return False, {}, {}
+    drift: dict[str, str] = {}
+    if server.status != "ACTIVE":
+        drift["status"] = f"server is {server.status}, the step left it ACTIVE"
+    want, have = str(inputs.get("flavor") or ""), _flavor_name(server)
+    if want and have and have != want:
+        drift["flavor"] = f"server runs flavor {have}, the step wants {want}"
+    return True, drift, {"status": server.status}
+
+
 def delete_server(c: Calls, name_or_id: str) -> None:
     server = c.call(f"find server {name_or_id}", c.proxy("compute").find_server, name_or_id,
                     ignore_missing=True)
-    if server is None:
+    if _gone(server):
         return
     c.call(f"delete server {name_or_id}", c.proxy("compute").delete_server, server,
            ignore_missing=True)
     poll(lambda: c.call(f"read server {name_or_id}", c.proxy("compute").find_server, server.id,
                         ignore_missing=True),
-         done=lambda s: s is None, failed=lambda _s: "",
+         done=_gone, failed=lambda _s: "",
          what=f"wait for server {name_or_id} to go", endpoint=c.endpoint, deadline=c.deadline,
          interval=c.poll_interval, report=c.report, cancelled=c.cancelled)

@@ -15,11 +15,12 @@ from typing import Any, ClassVar
 from drivers.openstack import compute, image, ironic, network
 from drivers.openstack.bodies import InputError
 from drivers.openstack.calls import Calls
-from drivers.openstack.connection import Cloud, open_cloud
+from drivers.openstack.connection import Cloud, CloudRef, cloud_key, open_cloud
 from drivers.openstack.settings import OpenStackSettings
 from orchestrator.driver import ApplyRequest, ApplyResult, Driver, Observed
 from orchestrator.errors import NotSupportedError, PermanentError
 from orchestrator.plan import Action
+from orchestrator.secrets import resolve_inputs
 from orchestrator.step import Step
 
 Ensure = Callable[[Calls, Mapping[str, Any]], dict[str, Any]]
@@ -60,12 +61,14 @@ class OpenStackDriver(Driver):
         self._clouds: dict[str, Cloud] = {}
         self._lock = threading.Lock()
 
-    def cloud(self, name: str = "") -> Cloud:
-        """The (cached) connection for a clouds.yaml name; "" is the settings' default."""
+    def cloud(self, name: CloudRef = "") -> Cloud:
+        """The (cached) connection for a step's ``cloud`` (a clouds.yaml name, or a handed-over
+        ``{name, clouds_yaml}``); "" is the settings' default."""
+        key = cloud_key(name or self.settings.cloud)
         with self._lock:
-            if name not in self._clouds:
-                self._clouds[name] = open_cloud(self.settings, name)
-            return self._clouds[name]
+            if key not in self._clouds:
+                self._clouds[key] = open_cloud(self.settings, name)
+            return self._clouds[key]
 
     def close(self) -> None:
         with self._lock:
@@ -77,7 +80,7 @@ class OpenStackDriver(Driver):
                report: Callable[[str], None] | None = None,
                cancelled: threading.Event | None = None, secrets: tuple[str, ...] = ()
                ) -> Calls:
-        return Calls(self.cloud(str(inputs.get("cloud") or "")), service, deadline,
+        return Calls(self.cloud(_cloud_ref(inputs)), service, deadline,
                      self.settings.poll_interval, report or (lambda _t: None),
                      cancelled or threading.Event(), secrets)
 
@@ -105,7 +108,7 @@ class OpenStackDriver(Driver):
 
     def _ironic(self, request: ApplyRequest) -> dict[str, Any]:
         spec = ironic.NodeSpec.from_inputs(request.inputs)
-        cloud = self.cloud(str(request.inputs.get("cloud") or ""))
+        cloud = self.cloud(_cloud_ref(request.inputs))
         ops = ironic.NodeOps(cloud, ironic.SERVICE, request.deadline,
                              self.settings.poll_interval, request.report, request.cancelled,
                              spec.secrets())
@@ -120,11 +123,11 @@ class OpenStackDriver(Driver):
 
     def read(self, step: Step, outputs: Mapping[str, Any]) -> Observed:
         """Whether the resource exists; for nodes, drift in driver and provision state."""
-        inputs = step.inputs
+        inputs = {**step.inputs, "cloud": resolve_inputs(step.inputs.get("cloud") or "")}
         key = str(outputs.get("uuid") or outputs.get("id") or inputs.get("name") or "")
         deadline = time.monotonic() + self.settings.api_timeout
         if step.kind == "ironic.node":
-            ops = ironic.NodeOps(self.cloud(str(inputs.get("cloud") or "")), ironic.SERVICE,
+            ops = ironic.NodeOps(self.cloud(_cloud_ref(inputs)), ironic.SERVICE,
                                  deadline, self.settings.poll_interval)
             node = ops.find(key)
             if node is None:
@@ -142,6 +145,14 @@ class OpenStackDriver(Driver):
             raise NotSupportedError(f"unknown step kind {step.kind}", operation="read")
         service, finder = FINDERS[step.kind]
         calls = self._calls(service, inputs, deadline)
+        if step.kind == "openstack.server":
+            exists, drift, seen = compute.observe_server(calls, key, inputs)
+            return Observed(exists=exists, drift=drift, outputs={**outputs, **seen})
         proxy = calls.proxy(service)
         found = calls.call(f"find {key}", getattr(proxy, finder), key, ignore_missing=True)
         return Observed(exists=found is not None, outputs=outputs)
+
+
+def _cloud_ref(inputs: Mapping[str, Any]) -> CloudRef:
+    cloud = inputs.get("cloud") or ""
+    return cloud if isinstance(cloud, Mapping) else str(cloud)

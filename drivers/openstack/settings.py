@@ -10,7 +10,11 @@ import msgspec
 class OpenStackSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     cloud: Annotated[str, msgspec.Meta(
         description="cloud name in clouds.yaml (empty: use auth_type and auth); a step's "
-                    "`cloud` input overrides it")] = ""
+                    "`cloud` input (a name, or {name, clouds_yaml}) overrides it")] = ""
+    clouds_yaml: Annotated[str, msgspec.Meta(
+        description="clouds.yaml file holding `cloud` (empty: where openstacksdk looks); a "
+                    "step may instead hand one over: cloud: {name, clouds_yaml: {$secret: "
+                    "file:PATH}}")] = ""
     auth_type: Annotated[str, msgspec.Meta(
         description="keystoneauth plugin when no cloud is named: password, "
                     "v3applicationcredential, none (standalone Ironic)")] = "password"

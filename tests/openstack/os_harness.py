@@ -5,13 +5,18 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from drivers.openstack import OpenStackDriver
 from drivers.openstack.settings import OpenStackSettings
 from orchestrator.driver import ApplyRequest, ApplyResult
 from orchestrator.plan import Action
 from orchestrator.step import Step
+
+if TYPE_CHECKING:
+    from plane import Plane
 
 
 class ListLog:
@@ -49,3 +54,19 @@ def ironic_settings(url: str, **overrides: object) -> OpenStackSettings:
     values: dict[str, object] = {"auth_type": "none", "endpoints": {"baremetal": url},
                                  "poll_interval": 0.2, "api_timeout": 10.0}
     return OpenStackSettings(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+@dataclass
+class CloudUnderTest:
+    """A cloud the Nova/Glance/Neutron tests run against: the plane, or a real one."""
+
+    name: str
+    clouds_yaml: Path
+    image: str    # an existing image and flavor a server can boot with
+    flavor: str
+    plane: Plane | None = None
+
+    def settings(self, **overrides: object) -> OpenStackSettings:
+        values: dict[str, object] = {"cloud": self.name, "clouds_yaml": str(self.clouds_yaml),
+                                     "poll_interval": 1.0, "api_timeout": 30.0}
+        return OpenStackSettings(**{**values, **overrides})  # type: ignore[arg-type]

@@ -84,3 +84,9 @@ def test_boot_from_volume_copies_the_image_into_a_boot_volume() -> None:
     with pytest.raises(InputError, match="volume_size"):
         bodies.server({"name": "vm", "boot_from_volume": True}, image_id="i", flavor_id="f",
                       networks=[])
+
+
+def test_subnet_gateway_is_an_alias_of_gateway_ip() -> None:
+    body = bodies.subnet({"name": "n", "subnet": {"cidr": "10.77.0.0/24",
+                                                  "gateway": "10.77.0.1"}}, "net-id")
+    assert body is not None and body["gateway_ip"] == "10.77.0.1"
