@@ -116,7 +116,10 @@ def up(profile: str | Path, *, params: Mapping[str, str] | None = None,
         # room for the lab image, which the installer ISO writes onto the disk
         blank_gib = -(-qcow2_virtual_size(build_image(progress=say)) // (1 << 30))
     elif image_source == "lab":
-        say("lab image: " + str(build_image(progress=say)))
+        # the libvirt driver knows no "lab": it uploads a file of its image directory
+        built = build_image(progress=say)
+        say("lab image: " + str(built))
+        image_source = built.name
     key, public = lab_keypair()
     guests = design(loaded, cidr, memory_mib)
     known_hosts = root / "known_hosts"

@@ -27,7 +27,8 @@ def image() -> None:
 def image_build(force: bool) -> None:
     """Build (or reuse) the lab qcow2 image and the initramfs guest; print their paths."""
     with errors_to_exit():
-        from lab.image import build_image, build_initramfs_guest, lab_keypair
+        from drivers.libvirt.probeguest import build_initramfs_guest
+        from lab.image import build_image, lab_keypair
         t0 = time.monotonic()
         path = build_image(force, progress=_say)
         t1 = time.monotonic()
