@@ -1,25 +1,13 @@
 """The lab: the things orch builds on one machine to test itself against real services.
 
-Guest images (:mod:`lab.image`), the accelerator preflight (:mod:`lab.accel`) and emulated
-BMCs (:mod:`lab.bmc`). Everything they build is cached outside the repository, under
-:func:`cache_dir` (``$ORCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/orch``, else ``~/.cache/orch``),
-so that CI builds each artefact once per machine.
+Guest images (:mod:`lab.image`), emulated BMCs (:mod:`lab.bmc`), ``orch lab up``
+(:mod:`lab.up`). The lab is an application of the drivers: it imports them, never the other
+way round (``.importlinter``). Everything it builds is cached outside the repository, under
+:func:`cache_dir` (:mod:`orchestrator.cachedir`).
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from orchestrator.cachedir import cache_dir
 
-
-def cache_dir(*parts: str) -> Path:
-    """The orch cache directory (or a sub-directory of it), created if missing."""
-    root = os.environ.get("ORCH_CACHE_DIR")
-    if root:
-        base = Path(root)
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = (Path(xdg) if xdg else Path.home() / ".cache") / "orch"
-    path = base.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+__all__ = ["cache_dir"]

@@ -13,10 +13,9 @@ Two artefacts, both under ``<cache>/images/`` (see :func:`lab.cache_dir`):
   comes from the systemd credential ``ssh.authorized_keys.root`` (the libvirt driver passes
   it as an SMBIOS OEM string, read by a oneshot unit on every boot). The serial console is
   ttyS0, so boot shows in a console log.
-* :func:`build_initramfs_guest` -- the Debian kernel plus a busybox-static initramfs that
-  prints :data:`PROBE_MARKER` on the serial console and powers off (or, with ``orch.hold``
-  on the kernel command line, keeps a shell on the console). It is the accelerator probe
-  and a tiny nested (L2) guest.
+* :func:`build_initramfs_guest` -- the libvirt driver's probe guest
+  (:mod:`drivers.libvirt.probeguest`), re-exported here: the lab uses it as a tiny nested
+  (L2) guest.
 
 :func:`lab_keypair` makes the lab's ed25519 SSH key pair under ``<cache>/lab/``.
 
@@ -30,9 +29,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import gzip
 import hashlib
-import io
 import json
 import os
 import re
@@ -43,9 +40,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
+from drivers.libvirt.probeguest import build_initramfs_guest
 from lab import cache_dir
 from orchestrator.errors import OrchError
 
@@ -60,7 +57,6 @@ PACKAGES = (
 DISK_GIB = 10
 #: First sector of the root partition (1 MiB): GRUB's core.img lives in the gap before it.
 PART_START_SECTOR = 2048
-PROBE_MARKER = "ORCH-PROBE-OK"
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
 
 Progress = Callable[[str], None]
@@ -68,15 +64,6 @@ Progress = Callable[[str], None]
 
 class ImageBuildError(OrchError):
     template = "image build: {message}"
-
-
-@dataclass(frozen=True)
-class KernelGuest:
-    """A kernel and initramfs pair that boots to :data:`PROBE_MARKER` on ttyS0."""
-
-    kernel: Path
-    initrd: Path
-    marker: str = PROBE_MARKER
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -402,92 +389,6 @@ def _make_disk(raw: Path, rootfs: Path, root_uuid: str) -> None:
         fh.write(boot[:440])  # boot code only: keep disk signature and partition table
         fh.seek(512)
         fh.write(core)
-
-
-# -- the initramfs guest ---------------------------------------------------------------------
-
-_INIT = """\
-#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mkdir -p /proc /sys /dev /tmp
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-echo "{marker} $(uname -r)" > /dev/console
-if grep -q orch.hold /proc/cmdline; then
-  exec setsid cttyhack sh
-fi
-poweroff -f
-"""
-
-
-def _cpio_newc(entries: list[tuple[str, int, bytes]]) -> bytes:
-    """A ``newc`` cpio archive of (name, mode, data) entries (directories: empty data)."""
-    out = io.BytesIO()
-
-    def put(name: str, mode: int, data: bytes, ino: int) -> None:
-        encoded = name.encode() + b"\0"
-        nlink = 2 if mode & 0o040000 else 1
-        fields = [ino, mode, 0, 0, nlink, 0, len(data), 0, 0, 0, 0, len(encoded), 0]
-        out.write(b"070701" + b"".join(f"{f:08x}".encode() for f in fields))
-        out.write(encoded)
-        out.write(b"\0" * (-out.tell() % 4))
-        out.write(data)
-        out.write(b"\0" * (-out.tell() % 4))
-
-    for ino, (name, mode, data) in enumerate(entries, start=1):
-        put(name, mode, data, ino)
-    put("TRAILER!!!", 0, b"", 0)
-    return out.getvalue()
-
-
-def host_kernel() -> Path:
-    """The newest Debian kernel in ``/boot`` (package linux-image-amd64 on the host).
-
-    Raises :class:`ImageBuildError` when there is none.
-    """
-    kernels = sorted(Path("/boot").glob("vmlinuz-*"))
-    if not kernels:
-        raise ImageBuildError("no kernel in /boot", hint="apt-get install linux-image-amd64")
-    return kernels[-1]
-
-
-def _busybox() -> Path:
-    for candidate in ("/bin/busybox", "/usr/bin/busybox"):
-        path = Path(candidate)
-        if path.exists():
-            return path
-    raise ImageBuildError("busybox is not installed", hint="apt-get install busybox-static")
-
-
-def build_initramfs_guest(force: bool = False) -> KernelGuest:
-    """Return the kernel + initramfs guest, building the initramfs if it is not cached.
-
-    The kernel is the host's Debian kernel; the initramfs holds busybox-static and an init
-    that prints :data:`PROBE_MARKER` to the console, then powers off (unless ``orch.hold``
-    is on the kernel command line). Raises :class:`ImageBuildError`.
-    """
-    kernel_src, busybox = host_kernel(), _busybox()
-    bb = busybox.read_bytes()
-    key = _content_key(BUILD_VERSION, _INIT, hashlib.sha256(bb).hexdigest(),
-                       kernel_src.name, str(kernel_src.stat().st_size))
-    directory = cache_dir("images", f"initramfs-guest-{key}")
-    kernel, initrd = directory / "vmlinuz", directory / "initrd.gz"
-    with _locked("initramfs-guest"):
-        if force or not (kernel.exists() and initrd.exists()):
-            entries = [("bin", 0o040755, b""), ("dev", 0o040755, b""),
-                       ("proc", 0o040755, b""), ("sys", 0o040755, b""),
-                       ("bin/busybox", 0o100755, bb),
-                       ("init", 0o100755, _INIT.format(marker=PROBE_MARKER).encode())]
-            tmp = initrd.with_suffix(".tmp")
-            tmp.write_bytes(gzip.compress(_cpio_newc(entries), compresslevel=6))
-            ktmp = kernel.with_suffix(".tmp")
-            shutil.copyfile(kernel_src, ktmp)
-            for p in (tmp, ktmp):
-                os.chmod(p, 0o644)
-            os.replace(ktmp, kernel)
-            os.replace(tmp, initrd)
-    return KernelGuest(kernel, initrd)
 
 
 def main(argv: list[str] | None = None) -> int:

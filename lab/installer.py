@@ -55,17 +55,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from drivers.libvirt.probeguest import busybox_path, cpio_newc, host_kernel
 from lab import cache_dir
 from lab.image import (
     ImageBuildError,
     Progress,
-    _busybox,
     _content_key,
-    _cpio_newc,
     _locked,
     _run,
     build_image,
-    host_kernel,
 )
 from orchestrator.errors import OrchError
 
@@ -267,7 +265,7 @@ def _initramfs(kernel: Path, busybox: bytes) -> bytes:
     entries += [("bin/busybox", 0o100755, busybox),
                 ("modules.order", 0o100644, "".join(m + "\n" for m in modules).encode()),
                 ("init", 0o100755, INIT.encode())]
-    return gzip.compress(_cpio_newc(entries), compresslevel=6)
+    return gzip.compress(cpio_newc(entries), compresslevel=6)
 
 
 # -- the ISO ---------------------------------------------------------------------------------
@@ -275,7 +273,7 @@ def _initramfs(kernel: Path, busybox: bytes) -> bytes:
 def installer_key(image: Path) -> str:
     """The content key of the ISO that installs ``image`` with this host's kernel."""
     kernel = host_kernel()
-    busybox = hashlib.sha256(_busybox().read_bytes()).hexdigest()
+    busybox = hashlib.sha256(busybox_path().read_bytes()).hexdigest()
     return _content_key(BUILD_VERSION, INIT, GRUB_CFG, ",".join(MODULES), busybox,
                         kernel.name, str(kernel.stat().st_size), image.name,
                         str(image.stat().st_size))
@@ -319,7 +317,7 @@ def build_installer_iso(image: Path | None = None, force: bool = False, *,
             say("making the initramfs")
             kernel = host_kernel()
             shutil.copyfile(kernel, iso / "vmlinuz")
-            (iso / "initrd.gz").write_bytes(_initramfs(kernel, _busybox().read_bytes()))
+            (iso / "initrd.gz").write_bytes(_initramfs(kernel, busybox_path().read_bytes()))
             _grub(iso / "boot" / "grub")
             say("making the ISO")
             tmp = work / "installer.iso"

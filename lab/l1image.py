@@ -17,6 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
+from drivers.libvirt.probeguest import build_initramfs_guest
 from lab import cache_dir, image
 
 #: What L1 needs beyond the lab image to run libvirt guests (driven over qemu+ssh).
@@ -25,7 +26,7 @@ from lab import cache_dir, image
 EXTRA_PACKAGES = ("qemu-system-x86", "qemu-utils", "libvirt-daemon",
                   "libvirt-daemon-driver-qemu", "libvirt-clients", "netcat-openbsd")
 L1_VERSION = "5"
-#: Where the L2 guest (:func:`lab.image.build_initramfs_guest`) is placed inside L1.
+#: Where the L2 guest (the libvirt driver's probe guest) is placed inside L1.
 L2_DIR = "/var/lib/libvirt/images/l2"
 _LIBVIRTD_UNIT = """\
 [Unit]
@@ -51,7 +52,7 @@ def l1_packages() -> tuple[str, ...]:
 
 def l1_image_path(mirror: str | None = None) -> Path:
     mirror = mirror or image.debian_mirror()
-    l2 = image.build_initramfs_guest()
+    l2 = build_initramfs_guest()
     key = image._content_key(image.BUILD_VERSION, L1_VERSION, image.SUITE, mirror,
                              str(l2.initrd), *sorted(l1_packages()))
     return cache_dir("images") / f"debian-12-l1-{key}.qcow2"
@@ -104,7 +105,7 @@ def build_l1_image(force: bool = False, *, progress: image.Progress | None = Non
 
 def _add_l2_guest(rootfs: Path) -> None:
     """The L2 kernel + initramfs inside L1: the isolated lab network cannot fetch them."""
-    l2 = image.build_initramfs_guest()
+    l2 = build_initramfs_guest()
     target = rootfs / L2_DIR.lstrip("/")
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(l2.kernel, target / "vmlinuz")

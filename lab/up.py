@@ -49,6 +49,8 @@ class LabResult:
     seconds: float
     findings: list[str] = field(default_factory=list)
     state_dir: Path = Path()
+    #: The offline mirror's base URL on the lab network (``--mirror``), else "".
+    mirror_url: str = ""
 
 
 def state_dir(profile_name: str) -> Path:
@@ -76,12 +78,14 @@ def _meta(root: Path) -> dict[str, Any]:
 def up(profile: str | Path, *, params: Mapping[str, str] | None = None,
        out: str | Path | None = None, memory_mib: int = DEFAULT_MEMORY_MIB,
        max_guests: int = DEFAULT_MAX_GUESTS, bmc: bool = True,
-       image_source: str = "lab", bare_metal: bool = False,
+       image_source: str = "lab", bare_metal: bool = False, mirror: bool = False,
        say: Say = lambda _t: None) -> LabResult:
     """Create (or resume) the lab for ``profile``; return where its inventory is.
 
     ``bare_metal``: guests with blank OS disks, powered off behind their emulated BMCs,
     for profiles whose own ``os.install`` steps install the OS (needs the BMCs).
+    ``mirror``: build the offline mirror (:mod:`lab.mirror`) and serve it on the lab
+    network's gateway, as an air-gapped site serves its nodes.
 
     Raises :class:`LabError` when the profile needs more guests than ``max_guests`` or a
     step fails (the message names it; run again to resume), and the engine's errors.
@@ -116,7 +120,10 @@ def up(profile: str | Path, *, params: Mapping[str, str] | None = None,
         # room for the lab image, which the installer ISO writes onto the disk
         blank_gib = -(-qcow2_virtual_size(build_image(progress=say)) // (1 << 30))
     elif image_source == "lab":
-        say("lab image: " + str(build_image(progress=say)))
+        # the libvirt driver knows no "lab": it uploads a file of its image directory
+        built = build_image(progress=say)
+        say("lab image: " + str(built))
+        image_source = built.name
     key, public = lab_keypair()
     guests = design(loaded, cidr, memory_mib)
     known_hosts = root / "known_hosts"
@@ -128,10 +135,20 @@ def up(profile: str | Path, *, params: Mapping[str, str] | None = None,
     bmcs: dict[str, dict[str, Any]] | None = None
     if bmc:
         bmcs = _start_bmcs(root, guests, say)
+    mirror_url = ""
+    if mirror:
+        from lab import mirror as offline
+        from lab import mirrorserve
+
+        mirror_url = mirrorserve.start(offline.build(progress=say), cidr, root)
+        meta["mirror"] = mirror_url
+        (root / "lab.json").write_text(json.dumps(meta, indent=2) + "\n")
+        say(f"offline mirror: {mirror_url}")
     inventory_path.parent.mkdir(parents=True, exist_ok=True)
     _write_yaml(inventory_path, lab_inventory(name, guests, key, known_hosts, bmcs))
     say(f"wrote {inventory_path}")
-    return LabResult(name, inventory_path, guests, time.monotonic() - started, findings, root)
+    return LabResult(name, inventory_path, guests, time.monotonic() - started, findings, root,
+                     mirror_url)
 
 
 def _start_bmcs(root: Path, guests: list[Guest], say: Say) -> dict[str, dict[str, Any]]:
@@ -230,7 +247,11 @@ def down(profile_name: str, *, say: Say = lambda _t: None) -> bool:
     if not (root / "lab.yaml").exists():
         shutil.rmtree(root, ignore_errors=True)
         return False
+    from lab import mirrorserve
+
     bmc.stop(root)
+    if mirrorserve.stop(root):
+        say("offline mirror stopped")
     for volume in bmc.remove_media_copies(root):
         say(f"removed virtual media copy {volume}")
     _apply(root, destroy=True, say=say)

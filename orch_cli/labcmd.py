@@ -27,7 +27,8 @@ def image() -> None:
 def image_build(force: bool) -> None:
     """Build (or reuse) the lab qcow2 image and the initramfs guest; print their paths."""
     with errors_to_exit():
-        from lab.image import build_image, build_initramfs_guest, lab_keypair
+        from drivers.libvirt.probeguest import build_initramfs_guest
+        from lab.image import build_image, lab_keypair
         t0 = time.monotonic()
         path = build_image(force, progress=_say)
         t1 = time.monotonic()
@@ -69,8 +70,12 @@ def _name(profile: str) -> str:
 @click.option("--bare-metal", is_flag=True,
               help="Blank OS disks, guests powered off behind their BMCs: the profile's "
                    "own os.install puts the OS there (Redfish virtual media, as on a rack).")
+@click.option("--mirror", is_flag=True,
+              help="Build the offline mirror (Kubernetes binaries, node packages, images) "
+                   "and serve it on the lab network, as an air-gapped site does.")
 def lab_up(profile: str, params: tuple[str, ...], out: str | None, memory_mib: int,
-           max_guests: int, no_bmc: bool, image_kind: str, bare_metal: bool) -> None:
+           max_guests: int, no_bmc: bool, image_kind: str, bare_metal: bool,
+           mirror: bool) -> None:
     """Create (or resume) guests for PROFILE's nodes and write their inventory."""
     with errors_to_exit():
         from lab.up import up
@@ -80,12 +85,15 @@ def lab_up(profile: str, params: tuple[str, ...], out: str | None, memory_mib: i
             source = build_l1_image(progress=_say).name
         result = up(profile, params=parse_params(params), out=out, memory_mib=memory_mib,
                     max_guests=max_guests, bmc=not no_bmc, image_source=source,
-                    bare_metal=bare_metal, say=_say)
+                    bare_metal=bare_metal, mirror=mirror, say=_say)
         for g in result.guests:
             click.echo(f"{g.node:<16} {g.address:<15} {g.domain}  {g.vcpus} vCPU, "
                        f"{g.memory_mib} MiB, {len(g.data_disks)} data disk(s), "
                        f"{len(g.nics)} NIC(s)")
         state = " (powered off, blank disks: the profile installs them)" if bare_metal else ""
+        if result.mirror_url:
+            click.echo(f"Offline mirror: {result.mirror_url} (pass it to the profile's "
+                       "mirror parameters)")
         click.echo(f"Lab ready in {result.seconds:.1f} s{state}: orch apply {profile} "
                    f"-i {result.inventory}")
 

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 
 from drivers.libvirt import accel, domain, network, pool, volume, xml
+from drivers.libvirt.accel import Accel, Verdict
 from drivers.libvirt.connection import Connections
-from lab.accel import Accel, Verdict
 from orchestrator.driver import ApplyRequest, ApplyResult, Driver, Observed
 from orchestrator.errors import PermanentError
 from orchestrator.plan import Action, Finding, FindingStatus
@@ -156,22 +156,17 @@ class LibvirtDriver(Driver):
             raise _unknown(step, uri)
 
     def _source(self, spec: xml.VolumeSpec, uri: str) -> Path | None:
-        """The local file a volume is uploaded from: ``lab`` means the lab image."""
+        """The local file a volume is uploaded from: a path, relative to ``image_dir``."""
         if not spec.source:
             return None
-        if spec.source == "lab":
-            from lab.image import image_path
+        base = Path(self.settings.image_dir) if self.settings.image_dir else None
+        if base is None:
+            from orchestrator.cachedir import cache_dir
 
-            path = image_path()
-            hint = "build it with `python -m lab.image` (or `orch image build`)"
-        else:
-            base = Path(self.settings.image_dir) if self.settings.image_dir else None
-            if base is None:
-                from lab import cache_dir
-
-                base = cache_dir("images")
-            path = base / Path(spec.source).expanduser()
-            hint = "check the volume's `source` and the driver's `image_dir` setting"
+            base = cache_dir("images")
+        path = base / Path(spec.source).expanduser()
+        hint = ("check the volume's `source` and the driver's `image_dir` setting (the "
+                "lab's images are built by `orch image build`)")
         if not path.is_file():
             raise PermanentError(f"volume source {path} does not exist", endpoint=uri,
                                  operation="libvirt.volume", hint=hint)

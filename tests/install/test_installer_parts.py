@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from drivers.libvirt.probeguest import host_kernel
 from lab import installer
-from lab.image import ImageBuildError, host_kernel
+from lab.image import ImageBuildError
 
 MIB = 1 << 20
 

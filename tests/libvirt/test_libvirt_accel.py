@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.libvirt import LibvirtDriver, LibvirtSettings
-from lab import accel
-from lab.accel import Accel, boot_probe_guest, decide, kvm_pvm_loaded
+from drivers.libvirt import LibvirtDriver, LibvirtSettings, accel
+from drivers.libvirt.accel import Accel, boot_probe_guest, decide, kvm_pvm_loaded
 from orchestrator.plan import FindingStatus
 
 pytestmark = pytest.mark.libvirt

@@ -14,7 +14,7 @@ import pytest
 from conftest import PREFIX, apply, free_cidr, leftovers, step_for
 
 from drivers.libvirt import LibvirtDriver
-from lab.image import build_image, lab_keypair
+from lab.image import build_image, image_path, lab_keypair
 from orchestrator.plan import Action
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.slow]
@@ -62,7 +62,7 @@ def guests(driver: LibvirtDriver, conn: Any) -> Iterator[dict[str, Any]]:
            "hosts": [{"mac": m, "ip": ip, "name": n} for m, ip, n in zip(macs, ips, names,
                                                                           strict=True)]}
     pool = {"name": f"{PREFIX}-labpool"}
-    base_vol = {"pool": pool["name"], "name": f"{PREFIX}-base.qcow2", "source": "lab"}
+    base_vol = {"pool": pool["name"], "name": f"{PREFIX}-base.qcow2", "source": str(image_path())}
     vols = [{"pool": pool["name"], "name": f"{n}.qcow2", "backing": base_vol["name"]}
             for n in names]
     doms = [{"name": n, "memory_mib": 512, "vcpus": 1,

@@ -11,6 +11,7 @@ from conftest import PREFIX, URI, apply, free_cidr, leftovers, step_for
 
 from drivers.libvirt import LibvirtDriver, LibvirtSettings
 from drivers.libvirt.connection import Connections, boundary
+from lab.image import image_path
 from orchestrator.errors import PermanentError, TransientError
 from orchestrator.plan import Action
 
@@ -83,7 +84,7 @@ def test_volumes_made_in_parallel_while_one_uploads_all_succeed(
     import threading
 
     pool = {"name": names["pool"]}
-    upload = {"pool": names["pool"], "name": names["vol"] + "-base", "source": "lab"}
+    upload = {"pool": names["pool"], "name": names["vol"] + "-base", "source": str(image_path())}
     blanks = [{"pool": names["pool"], "name": f"{names['vol']}-blank{i}", "capacity_gib": 3}
               for i in range(6)]
     errors: list[BaseException] = []
