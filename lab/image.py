@@ -68,19 +68,21 @@ class ImageBuildError(OrchError):
 
 # -- helpers ---------------------------------------------------------------------------------
 
-def _run(cmd: list[str], *, timeout: float, what: str, **kw: object) -> str:
-    """Run ``cmd``; raise :class:`ImageBuildError` naming ``what`` on failure or timeout."""
+def _run(cmd: list[str], *, timeout: float, what: str,
+         error: type[OrchError] = ImageBuildError, **kw: object) -> str:
+    """Run ``cmd``; raise ``error`` (:class:`ImageBuildError`) naming ``what`` on failure or
+    timeout."""
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                               check=False, **kw)  # type: ignore[call-overload]
     except subprocess.TimeoutExpired:
-        raise ImageBuildError(f"{what} did not finish in {timeout:.0f} s") from None
+        raise error(f"{what} did not finish in {timeout:.0f} s") from None
     except FileNotFoundError:
-        raise ImageBuildError(f"{what}: {cmd[0]} is not installed",
-                              hint="install the packages in .ci/apt-packages.txt") from None
+        raise error(f"{what}: {cmd[0]} is not installed",
+                    hint="install the packages in .ci/apt-packages.txt") from None
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
-        raise ImageBuildError(f"{what} failed (exit {proc.returncode}): {tail}")
+        raise error(f"{what} failed (exit {proc.returncode}): {tail}")
     return str(proc.stdout)
 
 

@@ -33,7 +33,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -89,18 +88,9 @@ class MirrorError(OrchError):
 
 
 def _run(cmd: list[str], *, timeout: float, what: str, **kw: object) -> str:
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              check=False, **kw)  # type: ignore[call-overload]
-    except subprocess.TimeoutExpired:
-        raise MirrorError(f"{what} did not finish in {timeout:.0f} s") from None
-    except FileNotFoundError:
-        raise MirrorError(f"{what}: {cmd[0]} is not installed",
-                          hint="install the packages in .ci/apt-packages.txt") from None
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
-        raise MirrorError(f"{what} failed (exit {proc.returncode}): {tail}")
-    return str(proc.stdout)
+    from lab.image import _run as run
+
+    return run(cmd, timeout=timeout, what=what, error=MirrorError, **kw)
 
 
 def _digest(paths: list[Path]) -> str:
