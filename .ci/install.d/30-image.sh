@@ -3,6 +3,6 @@
 # cached under ~/.cache/orch by content key, so a second run reuses them in seconds.
 # The accelerator verdict is probed here too (bounded: the probe guest is killed after 45 s).
 python3 -m lab.image
-python3 -m drivers.libvirt.accel
+python3 -c "import sys; from drivers.libvirt.accel import main; sys.exit(main())"
 # The L1 image (lab image + QEMU/libvirt + the L2 guest) for deployment 76 end to end.
 python3 -m lab.l1image
