@@ -72,6 +72,11 @@ def step_of(kind: str, inputs: Mapping[str, Any]) -> Step:
                 layer="test", inputs=dict(inputs), endpoint="k8s:test")
 
 
+def configmap(name: str, namespace: str, **data: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace}, "data": data}
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 

@@ -14,17 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kube_harness import Cluster, ListLog, run_step, step_of, unique
+from kube_harness import Cluster, ListLog, configmap, run_step, step_of, unique
 
 from drivers.kubernetes import KubernetesDriver
 from drivers.kubernetes.objects import get_object
 from orchestrator.errors import PermanentError, StepTimeoutError
 from orchestrator.plan import Action
-
-
-def configmap(name: str, namespace: str, **data: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": namespace}, "data": data}
 
 
 def live(driver: KubernetesDriver, kind: str, name: str, namespace: str = "",

@@ -10,16 +10,11 @@ from typing import Any
 
 import pytest
 from faultproxy import DROP, FaultProxy
-from kube_harness import Cluster, run_step, unique
+from kube_harness import Cluster, configmap, run_step, unique
 from realserver import KubeServer
 
 from drivers.kubernetes import KubernetesDriver
 from orchestrator.errors import TransientError
-
-
-def configmap(name: str, namespace: str, **data: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": namespace}, "data": data}
 
 
 def later(delay: float, action: Any) -> threading.Thread:
