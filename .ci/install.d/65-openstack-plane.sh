@@ -22,6 +22,7 @@ fi
 "$ORCH_OPENSTACK_VENV/bin/python" -c "import importlib.util as u, sys
 mods = ('nova.wsgi.osapi_compute', 'glance.wsgi.api', 'neutron.wsgi.api', 'placement.wsgi.api',
         'keystone.wsgi.api', 'nova.virt.fake', 'pymysql')
-sys.exit([m for m in mods if u.find_spec(m) is None])"
+missing = [m for m in mods if u.find_spec(m) is None]
+sys.exit(f'65-openstack-plane: missing {missing}' if missing else 0)"
 export ORCH_OPENSTACK_BIN="$ORCH_OPENSTACK_VENV/bin"
 echo "openstack 2026.1 plane in $ORCH_OPENSTACK_BIN"
