@@ -147,8 +147,8 @@ def check_idempotent_apply(driver: Driver, case: Case) -> None:
 
 def _stable(outputs: Mapping[str, Any]) -> Mapping[str, Any]:
     """Outputs without the keys that say what one call did (``changed``, ``before``...)."""
-    volatile = {"changed", "before", "created", "reset_type", "sent", "elapsed", "took",
-                "attempts", "duration"}
+    volatile = {"changed", "before", "created", "reset_type", "action", "sent", "elapsed",
+                "took", "attempts", "duration"}
     return {k: v for k, v in outputs.items() if k not in volatile}
 
 
