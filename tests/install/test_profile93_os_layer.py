@@ -167,6 +167,7 @@ def _install_and_plan(conn: Any, profile: Path, extra: list[str], inventory: Pat
     plan = json.loads(out)
     actions: dict[str, dict[str, int]] = {}
     for step in plan["steps"]:
+        step["action"] = "+".join(step["actions"])  # format 2: Terraform's actions[]
         per_layer = actions.setdefault(step["layer"], {})
         per_layer[step["action"]] = per_layer.get(step["action"], 0) + 1
     print("[p93] orch plan after the OS layer (actions per layer):")

@@ -52,7 +52,8 @@ def test_apply_with_a_handed_over_clouds_yaml_leaks_no_password(
     assert "ACTIVE" in outputs[-1].stdout
     again = run_orch("plan", str(profile), "--state", state, "--format", "json")
     outputs.append(again)
-    assert {s["action"] for s in json.loads(again.stdout)["steps"]} == {"no-op"}, again.stdout
+    assert {a for s in json.loads(again.stdout)["steps"] for a in s["actions"]} == {"no-op"}, \
+        again.stdout
     destroyed = run_orch("--log-level", "debug", "destroy", str(profile), "--state", state,
                          "--auto-approve", timeout=900)
     outputs.append(destroyed)
