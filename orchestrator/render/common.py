@@ -101,3 +101,12 @@ def headline(p: PlannedStep) -> str:
     step = p.step
     kind = "external" if step.external else step.kind
     return f"{SYMBOL[p.action]} {step.id}  [{kind}] {p.action.value}: {p.reason}"
+
+
+def layer_names(plan: Plan) -> list[str]:
+    """The plan's layers in profile order, then any layer only a step names."""
+    names = list(plan.layers)
+    for p in plan:
+        if p.step.layer not in names:
+            names.append(p.step.layer)
+    return names

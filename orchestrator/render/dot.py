@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from orchestrator.plan import Action, Plan
+from orchestrator.render.common import layer_names
 
 COLOR = {Action.CREATE: "palegreen", Action.UPDATE: "khaki", Action.REPLACE: "orange",
          Action.DELETE: "salmon", Action.NOOP: "white"}
@@ -19,16 +20,8 @@ def _q(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def _layer_names(plan: Plan) -> list[str]:
-    names = list(plan.layers)
-    for p in plan:
-        if p.step.layer not in names:
-            names.append(p.step.layer)
-    return names
-
-
 def render_dot(plan: Plan) -> str:
-    by_layer: dict[str, list[str]] = {n: [] for n in _layer_names(plan)}
+    by_layer: dict[str, list[str]] = {n: [] for n in layer_names(plan)}
     counts: dict[str, Counter[str]] = {n: Counter() for n in by_layer}
     out = [f"digraph {_q(plan.profile)} {{", "  rankdir=TB;", "  compound=true;",
            "  newrank=true;", '  graph [fontname="Helvetica", fontsize=12];',

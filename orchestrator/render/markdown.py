@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orchestrator.plan import Action, FindingStatus, Plan, PlannedStep
-from orchestrator.render.common import change_lines, input_lines, summary
+from orchestrator.render.common import change_lines, input_lines, layer_names, summary
 
 #: GitHub's limit for an issue or pull-request comment
 LIMIT = 65_536
@@ -78,7 +78,7 @@ def _header(plan: Plan) -> list[str]:
 
 
 def _layers(plan: Plan) -> list[str]:
-    names = _layer_names(plan)
+    names = layer_names(plan)
     counts: dict[str, Counter[Action]] = {n: Counter() for n in names}
     for p in plan:
         counts.setdefault(p.step.layer, Counter())[p.action] += 1
@@ -179,16 +179,8 @@ def _step_block(p: PlannedStep, detailed: bool) -> str:
     return "\n".join(lines)
 
 
-def _layer_names(plan: Plan) -> list[str]:
-    names = list(plan.layers)
-    for p in plan:
-        if p.step.layer not in names:
-            names.append(p.step.layer)
-    return names
-
-
 def _folds(plan: Plan) -> list[_Fold]:
-    groups: dict[str, list[PlannedStep]] = {n: [] for n in _layer_names(plan)}
+    groups: dict[str, list[PlannedStep]] = {n: [] for n in layer_names(plan)}
     for p in plan:
         if p.action.changes and p.action is not Action.DELETE:
             groups[p.step.layer].append(p)
