@@ -126,6 +126,7 @@ def verify_targets(loaded: Any, base_dir: Path | None) -> list[Any]:
     targets = []
     comps = [c for lay in loaded.profile.layers for c in lay.components
              if c.verify and c.type != "external"
+             and condition_holds(lay.when, loaded.parameters)
              and condition_holds(c.when, loaded.parameters)]
     for comp in comps:
         roles = [comp.on] if isinstance(comp.on, str) else list(comp.on or [])

@@ -8,6 +8,9 @@ a destroy and a create, as Terraform's ``state mv`` and ``moved`` blocks do.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import click
 
@@ -32,6 +35,28 @@ class StateEditError(OrchError):
     """A state edit that names nothing, or the wrong thing; nothing was changed."""
 
 
+@contextmanager
+def _reading(profile: str, state_url: str | None, inventory: str | None) -> Iterator[Any]:
+    """The state to read (None when nothing was applied yet), closed however the command ends."""
+    store = open_state_to_read(profile, state_url, inventory)
+    try:
+        yield store
+    finally:
+        if store is not None:
+            store.close()
+
+
+@contextmanager
+def _editing(profile: str, state_url: str | None, inventory: str | None) -> Iterator[Any]:
+    """The state to edit, created if need be, closed however the command ends."""
+    from orchestrator.state import open_store
+    store = open_store(state_url_for(profile, state_url, inventory))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 # -- state -----------------------------------------------------------------------------
 @click.group()
 def state() -> None:
@@ -47,10 +72,8 @@ def state_list(profile: str, inventory: str | None, state_url: str | None,
                fmt: str) -> None:
     """One line per recorded step: status, id, kind (or a JSON list)."""
     with errors_to_exit():
-        store = open_state_to_read(profile, state_url, inventory)
-        records = {} if store is None else store.records(profile_name(profile))
-        if store is not None:
-            store.close()
+        with _reading(profile, state_url, inventory) as store:
+            records = {} if store is None else store.records(profile_name(profile))
         if fmt == "json":
             write_json([{"id": sid, "status": rec.status.value, "kind": rec.step.kind,
                          "driver": rec.step.driver, "component": rec.step.component,
@@ -71,15 +94,13 @@ def state_list(profile: str, inventory: str | None, state_url: str | None,
 def state_show(profile: str, step_id: str, inventory: str | None,
                state_url: str | None) -> None:
     """A recorded step with its outputs and its journal."""
-    with errors_to_exit():
-        store = open_state_to_read(profile, state_url, inventory)
+    with errors_to_exit(), _reading(profile, state_url, inventory) as store:
         if store is None:
             raise StateEditError(f"no record of {step_id}")
         name = profile_name(profile)
-        rec = store.records(name).get(step_id)
+        known = store.records(name)
+        rec = known.get(step_id)
         if rec is None:
-            known = store.records(name)
-            store.close()
             raise StateEditError(f"no record of {step_id}", hint=hint_with(
                 step_id, known, "`orch state list PROFILE` lists records"))
         click.echo(json.dumps({"status": rec.status.value, "fingerprint": rec.fingerprint,
@@ -87,7 +108,6 @@ def state_show(profile: str, step_id: str, inventory: str | None,
                                "outputs": rec.outputs, "step": rec.step.to_dict(),
                                "journal": store.journal(name, step_id)},
                               indent=2, sort_keys=True))
-        store.close()
 
 
 @state.command("runs")
@@ -101,10 +121,8 @@ def state_runs(profile: str, inventory: str | None, state_url: str | None,
     with errors_to_exit():
         import dataclasses
         import time as _t
-        store = open_state_to_read(profile, state_url, inventory)
-        runs = [] if store is None else store.runs(profile_name(profile))
-        if store is not None:
-            store.close()
+        with _reading(profile, state_url, inventory) as store:
+            runs = [] if store is None else store.runs(profile_name(profile))
         if fmt == "json":
             write_json([dataclasses.asdict(r) for r in runs])
             return
@@ -121,20 +139,16 @@ def state_runs(profile: str, inventory: str | None, state_url: str | None,
 def state_rm(profile: str, step_ids: tuple[str, ...], inventory: str | None,
              state_url: str | None) -> None:
     """Forget steps without touching the machines."""
-    with errors_to_exit():
-        from orchestrator.state import open_store
-        store = open_store(state_url_for(profile, state_url, inventory))
+    with errors_to_exit(), _editing(profile, state_url, inventory) as store:
         name = profile_name(profile)
         known = store.records(name)
         unknown = [sid for sid in step_ids if sid not in known]
         if unknown:
-            store.close()
             raise StateEditError(f"no record of {', '.join(unknown)}; nothing was forgotten",
                                  hint=hint_with(unknown[0], known,
                                                 "`orch state list PROFILE` lists records"))
         n = store.forget(name, step_ids)
         click.echo(f"forgot {n} record(s)")
-        store.close()
 
 
 @state.command("mark-done")
@@ -149,7 +163,7 @@ def state_mark_done(profile: str, step_ids: tuple[str, ...], inventory: str | No
         from orchestrator.components import builtin_registry
         from orchestrator.expand import expand
         from orchestrator.loader import load
-        from orchestrator.state import Holder, JournalEntry, open_store
+        from orchestrator.state import Holder, JournalEntry
         loaded = load(profile, inventory, parse_params(params))
         steps = expand(loaded, builtin_registry()).steps
         for sid in step_ids:
@@ -162,9 +176,9 @@ def state_mark_done(profile: str, step_ids: tuple[str, ...], inventory: str | No
                     "carries it out itself; nothing was recorded",
                     hint="only `type: external` steps are done by hand; for work already "
                          "done another way, apply the profile (drivers are idempotent)")
-        store = open_store(state_url_for(profile, state_url, inventory))
         name = loaded.profile.metadata.name
-        with store.locked(name, Holder.me()):
+        with _editing(profile, state_url, inventory) as store, \
+                store.locked(name, Holder.me()):
             run = store.begin_run(name, "manual", Holder.me())
             entries = []
             for sid in step_ids:
@@ -174,7 +188,6 @@ def state_mark_done(profile: str, step_ids: tuple[str, ...], inventory: str | No
             store.write(entries, name)
             store.finish_run(run, "succeeded")
         click.echo(f"recorded {len(step_ids)} step(s) as done by hand (run {run})")
-        store.close()
 
 
 @state.command("mv")
@@ -193,21 +206,18 @@ def state_mv(profile: str, old: str, new: str, inventory: str | None, state_url:
     orch state mv PROFILE cni network                               # a component's steps
     """
     with errors_to_exit():
-        from orchestrator.state import Holder, open_store
+        from orchestrator.state import Holder
         from orchestrator.state.move import moves, write_moves
-        store = open_store(state_url_for(profile, state_url, inventory))
-        try:
-            name = profile_name(profile)
-            with store.locked(name, Holder.me()):
-                records = store.records(name)
-                renames = moves(records, old, new)
-                for before, after in renames:
-                    click.echo(f"{before} -> {after}")
-                if dry_run:
-                    click.echo(f"would move {len(renames)} record(s); nothing was changed")
-                    return
-                run = write_moves(store, name, records, renames)
-            click.echo(f"moved {len(renames)} record(s) (run {run}); the next plan sees "
-                       "them under their new ids")
-        finally:
-            store.close()
+        name = profile_name(profile)
+        with _editing(profile, state_url, inventory) as store, \
+                store.locked(name, Holder.me()):
+            records = store.records(name)
+            renames = moves(records, old, new)
+            for before, after in renames:
+                click.echo(f"{before} -> {after}")
+            if dry_run:
+                click.echo(f"would move {len(renames)} record(s); nothing was changed")
+                return
+            run = write_moves(store, name, records, renames)
+        click.echo(f"moved {len(renames)} record(s) (run {run}); the next plan sees "
+                   "them under their new ids")

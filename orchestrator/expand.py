@@ -62,7 +62,10 @@ def expand(loaded: Loaded, registry: Registry) -> Desired:
     smap = loaded.profile_source
     errors: list[SourceError] = []
     comps: dict[str, tuple[model.Component, tuple[int, int], str]] = {}
+    layer_off: set[str] = set()
     for li, lay in enumerate(_layers(profile)):
+        if not condition_holds(lay.when, loaded.parameters):
+            layer_off.update(c.name for c in lay.components)
         for ci, comp in enumerate(lay.components):
             path = ("layers", li, "components", ci)
             if comp.name in comps:
@@ -75,7 +78,7 @@ def expand(loaded: Loaded, registry: Registry) -> Desired:
         raise SourceErrors(errors)
 
     active = {name for name, (c, _, _) in comps.items()
-              if condition_holds(c.when, loaded.parameters)}
+              if name not in layer_off and condition_holds(c.when, loaded.parameters)}
     drafts: dict[str, list[tuple[Instance, list[StepDraft]]]] = {}
     for name, (comp, (li, ci), layer_name) in comps.items():
         path = ("layers", li, "components", ci)
@@ -131,8 +134,8 @@ def expand(loaded: Loaded, registry: Registry) -> Desired:
             exp.by_node.setdefault(node_key, []).append((ids[0], ids[-1]))
         expanded[name] = exp
 
-    # A component with no steps (`when:` false, or its role has count 0) passes its own
-    # `after:` on to whatever comes after it, so the ordering survives it being empty.
+    # A component with no steps (its or its layer's `when:` false, or its role has count 0)
+    # passes its own `after:` on to whatever comes after it, so the ordering survives it.
     present = {name for name, exp in expanded.items() if exp.by_node}
     for exp in expanded.values():
         for dep in _effective_after(exp.component, comps, present):

@@ -155,6 +155,9 @@ class Layer(_Strict):
     name: StepName
     components: list[Component]
     description: str = ""
+    #: the whole layer is part of the stack only if the parameter matches (e.g. a layer that
+    #: builds what a site may already have); its components' `after:` edges pass through it
+    when: Condition | None = None
 
 
 class Metadata(_Strict):

@@ -130,8 +130,16 @@ def follow_moved(records: dict[str, Record], loaded: Loaded,
     apply persists the moves), with a finding naming each."""
     if not loaded.profile.moved:
         return records
-    from orchestrator.state.move import moved_view
-    view, pairs = moved_view(records, [(m.from_, m.to) for m in loaded.profile.moved])
+    from orchestrator.errors import SourceError
+    from orchestrator.state.move import MoveError, moved_view
+    try:
+        view, pairs = moved_view(records, [(m.from_, m.to) for m in loaded.profile.moved])
+    except MoveError as exc:
+        entry = exc.fields.get("entry")
+        if entry is None:
+            raise
+        raise SourceError(exc.fields["message"], hint=exc.hint,
+                          location=loaded.profile_source.locate(("moved", entry))) from None
     for old, new in pairs:
         findings.append(Finding("moved", FindingStatus.INFO,
                                 f"{old} is now {new} (recorded on apply; no destroy, no "

@@ -1,5 +1,6 @@
 """A connection to one cloud: ``openstack.connect`` from a clouds.yaml entry (handed over by
-the step that built the cloud, as a secret file reference; or a name in the driver's
+the step that built the cloud, as a secret reference -- ``published:clouds/NAME`` -- in a
+step's ``cloud`` input or in the driver's ``clouds_yaml`` setting; or a name in the
 ``clouds_yaml`` file) or from the driver's auth settings, with secret references resolved
 only here.
 
@@ -19,7 +20,7 @@ from typing import Any
 from drivers.openstack.errors import translate
 from drivers.openstack.settings import OpenStackSettings
 from orchestrator.errors import PermanentError
-from orchestrator.secrets import Secret, looks_secret, resolve_inputs
+from orchestrator.secrets import Secret, is_reference, looks_secret, resolve, resolve_inputs
 
 
 @dataclass
@@ -88,7 +89,9 @@ def _entry_secrets(entry: Mapping[str, Any]) -> list[str]:
 
 def _handed_over(settings: OpenStackSettings, cloud: CloudRef) -> tuple[str, dict[str, Any]]:
     """(label, clouds.yaml entry) for a step's ``{name, clouds_yaml}`` or for a name looked up
-    in the settings' ``clouds_yaml`` file; ("", {}) when the SDK's own lookup applies."""
+    in the settings' ``clouds_yaml`` (a file, or a secret reference such as
+    ``published:clouds/NAME``); ("", {}) when the SDK's own lookup applies.
+    Raises PermanentError, or SecretError for a reference that cannot be read."""
     if isinstance(cloud, Mapping):
         name = str(cloud.get("name") or "")
         text = cloud.get("clouds_yaml")
@@ -101,6 +104,11 @@ def _handed_over(settings: OpenStackSettings, cloud: CloudRef) -> tuple[str, dic
                                  "({$secret: file:PATH}): it holds credentials",
                                  endpoint=f"cloud:{name}", operation="configure cloud")
         return f"cloud:{name}", cloud_entry(text.reveal(), name, f"cloud:{name}")
+    if cloud and settings.clouds_yaml and is_reference(settings.clouds_yaml):
+        # `published:clouds/NAME` (what the layer that built the cloud handed over) or
+        # `file:PATH`: a secret, read only now
+        handed = resolve(settings.clouds_yaml)
+        return f"cloud:{cloud}", cloud_entry(handed.reveal(), cloud, f"cloud:{cloud}")
     if cloud and settings.clouds_yaml:
         path = Path(os.path.expanduser(settings.clouds_yaml))
         try:

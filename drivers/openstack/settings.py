@@ -12,9 +12,10 @@ class OpenStackSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
         description="cloud name in clouds.yaml (empty: use auth_type and auth); a step's "
                     "`cloud` input (a name, or {name, clouds_yaml}) overrides it")] = ""
     clouds_yaml: Annotated[str, msgspec.Meta(
-        description="clouds.yaml file holding `cloud` (empty: where openstacksdk looks); a "
-                    "step may instead hand one over: cloud: {name, clouds_yaml: {$secret: "
-                    "file:PATH}}")] = ""
+        description="clouds.yaml holding `cloud`: a file (empty: where openstacksdk looks) "
+                    "or a secret reference, usually what the layer that built the cloud "
+                    "published (published:clouds/NAME); a step may hand one over instead: "
+                    "cloud: {name, clouds_yaml: {$secret: REF}}")] = ""
     auth_type: Annotated[str, msgspec.Meta(
         description="keystoneauth plugin when no cloud is named: password, "
                     "v3applicationcredential, none (standalone Ironic)")] = "password"

@@ -405,6 +405,14 @@ def _published_name(value: Any) -> str:
     return ""
 
 
+def _cloud_name(value: Any) -> str:
+    """``cloud:NAME`` for a handed-over ``cloud: {name, clouds_yaml}`` (one endpoint per
+    cloud, never the mapping), the name itself for a clouds.yaml name."""
+    if isinstance(value, dict):
+        return f"cloud:{value.get('name') or ''}"
+    return str(value or "")
+
+
 def _api(driver: str, kind: str, default_endpoint: str) -> Any:
     def expand(inst: Instance) -> list[StepDraft]:
         inputs = _params(inst)
@@ -412,7 +420,7 @@ def _api(driver: str, kind: str, default_endpoint: str) -> Any:
             digest = _manifest_digest(inst, inputs["file"])
             if digest:
                 inputs["file_sha256"] = digest
-        endpoint = str(inputs.get("cluster") or inputs.get("cloud")
+        endpoint = str(inputs.get("cluster") or _cloud_name(inputs.get("cloud"))
                        or _published_name(inputs.get("kubeconfig"))
                        or f"{default_endpoint}:{inst.loaded.profile.metadata.name}")
         return [StepDraft(kind, driver, inputs, endpoint=endpoint)]

@@ -74,14 +74,14 @@ def moved_view(records: Mapping[str, Record], entries: Sequence[tuple[str, str]]
     and are skipped; chained entries (a → b, b → c) compose."""
     view = dict(records)
     origin: dict[str, str] = {}
-    for old, new in entries:
+    for index, (old, new) in enumerate(entries):
         pairs = [(s, n) for s, n in _candidates(view, old, new)
                  if view[s].status is RecordStatus.APPLIED and s != n]
         clash = [n for _, n in pairs if n in view]
         if clash:
             raise MoveError(f"moved: {old} -> {new}: {', '.join(clash)} is recorded too",
                             hint="the object exists under both ids: `orch state rm` the "
-                                 "stale one, or drop the moved entry")
+                                 "stale one, or drop the moved entry", entry=index)
         for s, n in pairs:
             rec = view.pop(s)
             view[n] = Record(_moved_step(rec, s, n), rec.status, rec.fingerprint,

@@ -288,6 +288,11 @@ def test_a_moved_entry_onto_a_recorded_id_is_refused(tmp_path):
     _with_moved(profile, [{"from": "a", "to": "b"}])
     res = run_orch("plan", str(profile), *state)
     assert res.returncode == 1 and "moved: a -> b: b is recorded too" in res.stderr
+    # named at the entry's line in the profile, as every other profile error is
+    line = next(i for i, text in enumerate(profile.read_text().splitlines(), 1)
+                if "from: a" in text)
+    assert f"{profile}:{line}:" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
     _with_moved(profile, [{"form": "a", "to": "c"}])
     res = run_orch("plan", str(profile), *state)
     assert res.returncode == 1 and "did you mean 'from'?" in res.stderr

@@ -151,6 +151,24 @@ def test_when_condition_drops_a_component_and_keeps_order_through_it(tmp_path, s
     assert plan.by_id()["c"].step.depends_on == ("a",)
 
 
+def test_a_layer_when_condition_drops_its_components_and_keeps_order_through_them(
+        tmp_path, store):
+    layers = [{"name": "base", "components": [fake("a")]},
+              {"name": "build", "when": {"param": "cloud", "equals": "deploy"},
+               "components": [fake("b1", after=["a"]), fake("b2", after=["b1"])]},
+              {"name": "use", "components": [
+                  fake("given", after=["a"], when={"param": "cloud", "equals": "existing"}),
+                  fake("c", after=["b2", "given"])]}]
+    params = {"cloud": {"type": "str", "default": "deploy", "choices": ["deploy", "existing"]}}
+    path = write_profile(tmp_path, [], layers=layers, parameters=params)
+    built = plan_of(path, store)
+    assert [p.step.id for p in built] == ["a", "b1", "b2", "c"]
+    assert built.by_id()["c"].step.depends_on == ("a", "b2")  # through `given`, off
+    existing = make_plan(load(path, overrides={"cloud": "existing"}), store, PlanOptions())
+    assert [p.step.id for p in existing] == ["a", "given", "c"]
+    assert existing.by_id()["c"].step.depends_on == ("a", "given")
+
+
 def test_foreach_disks_gives_one_step_per_disk_with_stable_ids(tmp_path, store):
     roles = {"pve": {"count": 2, "hardware": {"disks": [
         {"name": "nvme0n1", "role": "os"}, {"name": "sdb", "role": "osd"},

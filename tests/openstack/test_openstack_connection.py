@@ -57,3 +57,25 @@ def test_the_clouds_yaml_setting_is_read(tmp_path: Path) -> None:
     assert cloud.name == "cloud:lab" and "Pw-77-secret" in cloud.secrets
     with pytest.raises(PermanentError, match="cannot be read"):
         open_cloud(OpenStackSettings(cloud="lab", clouds_yaml=str(tmp_path / "none.yaml")))
+
+
+def test_the_clouds_yaml_setting_takes_what_the_building_layer_published(
+        tmp_path: Path) -> None:
+    from orchestrator import published
+    from orchestrator.errors import SecretError
+
+    published.use(tmp_path / "published")
+    try:
+        settings = OpenStackSettings(cloud="lab", clouds_yaml="published:clouds/outer")
+        with pytest.raises(SecretError, match="has not been published yet"):
+            open_cloud(settings)
+        path = published.path_of("clouds/outer", create_parent=True)
+        path.write_text(CLOUDS)
+        cloud = open_cloud(settings)
+        cloud.close()
+        assert cloud.name == "cloud:lab" and "Pw-77-secret" in cloud.secrets
+        assert cloud.conn.config.config["auth"]["username"] == "u"
+        with pytest.raises(PermanentError, match=r"has no cloud 'other'"):
+            open_cloud(OpenStackSettings(cloud="other", clouds_yaml="published:clouds/outer"))
+    finally:
+        published.use(None)
