@@ -21,7 +21,7 @@ from pathlib import Path
 from lab import cache_dir
 from lab.image import PART_START_SECTOR, build_image, image_path
 
-VERSION = "1"
+VERSION = "2"
 
 KEYS_SCRIPT = """\
 #!/usr/bin/python3
@@ -124,7 +124,7 @@ def build() -> Path:
                   f"{raw}?offset={PART_START_SECTOR * 512}"])
             _check(raw)
             partial = work / "out.qcow2"
-            _run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(partial)])
+            _run(["qemu-img", "convert", "-c", "-O", "qcow2", str(raw), str(partial)])
             partial.rename(out)
     return out
 

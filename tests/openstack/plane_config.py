@@ -19,7 +19,7 @@ RABBIT_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 #: The libvirt compute (plane_libvirt.py): its host name, zone, bridge and subnet.
 LIBVIRT_HOST = "orch-plane-libvirt"
 LIBVIRT_AZ = "orch-libvirt"
-BRIDGE = "orchnovalibvrt0"
+BRIDGE = "orchnovalibv0"  # <= 14 characters: Nova truncates longer names
 LIBVIRT_CIDR = "10.231.77.0/24"
 PORTS = ("keystone", "placement", "glance", "neutron", "nova", "rabbit", "rabbit_dist", "epmd")
 DATABASES = ("keystone", "placement", "glance", "neutron", "nova_api", "nova", "nova_cell0")
@@ -301,7 +301,7 @@ def write_libvirt_compute(plane: Plane, nova_conf: Path, socket: Path) -> Path:
         for key, value in values.items():
             cfg.set(section, key, str(value))
     path = state / "nova.conf"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    (state / "instances").mkdir(parents=True, exist_ok=True)
     with path.open("w") as fh:
         cfg.write(fh)
     return path
