@@ -6,7 +6,8 @@ state directory, no plugins). The APIs run under gunicorn on free ports.
 
 Simulated: the hypervisor (``compute_driver = fake.FakeDriver``: Nova's own fake, which
 accepts every server and runs nothing) and the L2 agent (``plane_mech.BindEveryPort``, an ML2
-mechanism driver binding every port). Everything else is the real service.
+mechanism driver binding every port). Everything else is the real service. A second compute
+host with the real libvirt driver joins on demand (plane_libvirt.py).
 
 Installed by ``.ci/install.d/65-openstack-plane.sh`` into its own virtualenv, found through
 ``ORCH_OPENSTACK_BIN``.

@@ -13,6 +13,7 @@ optionally ``ORCH_TEST_OS_SSH_FLAVOR`` (else one is made: needs admin),
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -143,6 +144,11 @@ def test_a_lab_image_server_booted_by_libvirt_answers_ssh(
         # the key came from Nova (config drive or metadata), not from the lab's SMBIOS string
         assert "1 key(s) from nova" in machine.check_output(
             "journalctl -b -u orch-openstack-keys --no-pager")
+        # planned again against the running machine: nothing to do
+        again = run_orch("plan", str(profile), "--state", state, "--format", "json")
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert {a for s in json.loads(again.stdout)["steps"] for a in s["actions"]} == \
+            {"no-op"}, again.stdout
         if os_cloud.plane is not None:
             _figure("plane + libvirt host RSS", f"{os_cloud.plane.rss_mib():.0f} MiB + "
                     f"{libvirt_host.rss_mib() if libvirt_host else 0:.0f} MiB")
