@@ -19,6 +19,8 @@ RABBIT_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 #: The libvirt compute (plane_libvirt.py): its host name, zone, bridge and subnet.
 LIBVIRT_HOST = "orch-plane-libvirt"
 LIBVIRT_AZ = "orch-libvirt"
+#: The fake-driver compute's zone: every server that names no zone.
+FAKE_AZ = "orch-fake"
 BRIDGE = "orchnovalibv0"  # <= 14 characters: Nova truncates longer names
 LIBVIRT_CIDR = "10.231.77.0/24"
 PORTS = ("keystone", "placement", "glance", "neutron", "nova", "rabbit", "rabbit_dist", "epmd")
@@ -196,8 +198,10 @@ def write_all(plane: Plane, here: Path) -> dict[str, Path]:
                     "host": "orch-plane", "my_ip": "127.0.0.1", "state_path": nova,
                     "instances_path": nova / "instances", "use_stderr": "true",
                     "allow_resize_to_same_host": "true",
-                    # a server names the libvirt compute's zone (LIBVIRT_AZ) to land there
-                    "default_schedule_zone": "nova"},
+                    # servers land in the fake host's zone unless they name the libvirt
+                    # compute's (LIBVIRT_AZ); Nova's default zone has no aggregate, so it
+                    # would not keep them off the libvirt host
+                    "default_schedule_zone": FAKE_AZ},
         "api": {"auth_strategy": "keystone"},
         "wsgi": {"api_paste_config": nova / "api-paste.ini"},
         "api_database": {"connection": db_url(plane, "nova_api")},

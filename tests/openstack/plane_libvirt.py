@@ -9,8 +9,8 @@ Nova boots are real QEMU machines, reachable from the tests over SSH.
   the plane's state directory. QEMU runs as root with no security driver and writes its
   console log itself (no virtlogd).
 * **the host**: ``orch-plane-libvirt``, in the availability zone ``orch-libvirt`` (an
-  aggregate); the plane's other tests land in the default zone (``default_schedule_zone``) on
-  the fake-driver host, which stays as it was.
+  aggregate); a server that names no zone lands in ``orch-fake`` (``default_schedule_zone``),
+  the fake-driver host's, so the plane's other tests stay where they were.
 * **the network**: a Linux bridge on the machine with the first address of
   ``10.231.77.0/24``; Neutron binds this host's ports as ``vif_type = bridge`` on it and a
   dnsmasq on the bridge answers the guest's DHCP with the fixed IP Neutron allocated
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import plane_config as conf
-from plane import Plane, Service, plane_bin
+from plane import Plane, Service, join_zone, plane_bin
 
 #: The machine directories the private libvirtd gets its own copy of.
 PRIVATE_DIRS = ("/etc/libvirt", "/run/libvirt", "/var/lib/libvirt", "/var/log/libvirt",
@@ -240,13 +240,9 @@ def _join_zone(host: LibvirtHost, deadline: float) -> None:
                                    f"nodes {nodes})")
             time.sleep(1)
         aggregate = conn.compute.create_aggregate(name=host.zone, availability_zone=host.zone)
-        while True:  # until the scheduler's periodic discovery mapped the host to its cell
-            try:
-                conn.compute.add_host_to_aggregate(aggregate, host.host)
-                return
-            except Exception as exc:  # openstacksdk's NotFound, named below
-                if "not found" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise
+        while not join_zone(conn, aggregate, host.host):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{host.host} was not mapped to a cell in time")
             time.sleep(1)
     finally:
         conn.close()

@@ -21,11 +21,12 @@ from typing import Any
 
 import os_guest_image
 import pytest
-from os_harness import CloudUnderTest, unique
+from os_harness import CloudUnderTest, run_step, unique
 from plane_libvirt import LibvirtHost
 
 from drivers.openstack import OpenStackDriver
 from lab.image import lab_keypair
+from orchestrator.plan import Action
 from tests.engine.helpers import run_orch, write_profile
 
 pytestmark = pytest.mark.slow
@@ -166,3 +167,26 @@ def test_a_lab_image_server_booted_by_libvirt_answers_ssh(
             run_orch("destroy", str(profile), "--state", state, "--auto-approve", timeout=900)
         conn.compute.delete_keypair(keypair, ignore_missing=True)
         driver.close()
+
+
+def test_a_server_naming_no_zone_stays_off_the_libvirt_host(
+        cloud_driver: OpenStackDriver, os_cloud: CloudUnderTest,
+        libvirt_host: LibvirtHost | None) -> None:
+    """The plane's other tests keep to the fake host while the libvirt host runs."""
+    if libvirt_host is None:
+        pytest.skip("about the plane's two compute hosts")
+    names = [unique("orch-nozone") for _ in range(3)]
+    outs = []
+    try:
+        for name in names:
+            inputs = {"name": name, "image": os_cloud.image, "flavor": os_cloud.flavor}
+            outs.append((inputs, dict(run_step(cloud_driver, "openstack.server", inputs,
+                                               timeout=300).outputs)))
+        conn = cloud_driver.cloud(os_cloud.name).conn
+        hosts = {conn.compute.get_server(out["id"]).compute_host for _, out in outs}
+        assert hosts == {"orch-plane"}
+        assert libvirt_host.domains() == []
+    finally:
+        for inputs, out in outs:
+            run_step(cloud_driver, "openstack.server", inputs, action=Action.DELETE,
+                     prior=out, timeout=300)
