@@ -18,10 +18,16 @@ if ! "$ORCH_OPENSTACK_VENV/bin/python" -c "$_orch_os_check" $ORCH_OPENSTACK_PINS
     -c "$(dirname "${BASH_SOURCE[0]}")/../openstack-2026.1-constraints.txt" \
     $ORCH_OPENSTACK_PINS $ORCH_OPENSTACK_EXTRA
 fi
+# Nova's libvirt driver (tests/openstack/plane_libvirt.py): the release's libvirt-python, built
+# against Debian's libvirt-dev (~10 s); added to an existing venv without rebuilding it
+if ! "$ORCH_OPENSTACK_VENV/bin/python" -c "import libvirt" 2>/dev/null; then
+  PIP_CONSTRAINT= timeout 600 "$ORCH_OPENSTACK_VENV/bin/pip" install -q \
+    -c "$(dirname "${BASH_SOURCE[0]}")/../openstack-2026.1-constraints.txt" libvirt-python
+fi
 # fails loudly if broken (the WSGI modules themselves read config at import: only found here)
 "$ORCH_OPENSTACK_VENV/bin/python" -c "import importlib.util as u, sys
 mods = ('nova.wsgi.osapi_compute', 'glance.wsgi.api', 'neutron.wsgi.api', 'placement.wsgi.api',
-        'keystone.wsgi.api', 'nova.virt.fake', 'pymysql')
+        'keystone.wsgi.api', 'nova.virt.fake', 'pymysql', 'libvirt', 'nova.virt.libvirt')
 missing = [m for m in mods if u.find_spec(m) is None]
 sys.exit(f'65-openstack-plane: missing {missing}' if missing else 0)"
 export ORCH_OPENSTACK_BIN="$ORCH_OPENSTACK_VENV/bin"

@@ -1,6 +1,7 @@
 """Fixtures for the OpenStack driver tests: a real standalone Ironic, and a real OpenStack
 control plane (plane.py: Keystone, Placement, Glance, Neutron, Nova with the fake virt
-driver), each started once per session.
+driver), each started once per session, and on demand a second compute host with the real
+libvirt driver (plane_libvirt.py).
 
 In CI (``CI=true``) a missing Ironic or plane is an error, not a skip:
 ``.ci/install.d/60-ironic.sh`` and ``65-openstack-plane.sh`` must have installed them. Set
@@ -21,6 +22,7 @@ pytest.importorskip("openstack")
 
 import ironic_service
 import plane as os_plane
+import plane_libvirt
 from os_harness import CloudUnderTest, ironic_settings
 
 from drivers.openstack import OpenStackDriver
@@ -64,6 +66,23 @@ def os_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudUnderTes
     yield CloudUnderTest(plane.cloud, plane.clouds_yaml, plane.image, plane.flavor, plane)
     print(f"\nopenstack plane: {plane.rss_mib():.0f} MiB RSS at the end")
     plane.stop()
+
+
+@pytest.fixture(scope="session")
+def libvirt_host(os_cloud: CloudUnderTest) -> Iterator[plane_libvirt.LibvirtHost | None]:
+    """The plane's second compute host, with the real libvirt driver (plane_libvirt.py),
+    started when first asked for; None against a real cloud."""
+    if os_cloud.plane is None:
+        yield None
+        return
+    why = plane_libvirt.missing()
+    if why:
+        require_service(why)
+    host = plane_libvirt.start(os_cloud.plane)
+    print(f"\nlibvirt compute ready after {host.startup_seconds} s, "
+          f"{host.rss_mib():.0f} MiB RSS")
+    yield host
+    host.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ state directory, no plugins). The APIs run under gunicorn on free ports.
 
 Simulated: the hypervisor (``compute_driver = fake.FakeDriver``: Nova's own fake, which
 accepts every server and runs nothing) and the L2 agent (``plane_mech.BindEveryPort``, an ML2
-mechanism driver binding every port). Everything else is the real service.
+mechanism driver binding every port). Everything else is the real service. A second compute
+host with the real libvirt driver joins on demand (plane_libvirt.py).
 
 Installed by ``.ci/install.d/65-openstack-plane.sh`` into its own virtualenv, found through
 ``ORCH_OPENSTACK_BIN``.
@@ -316,6 +317,20 @@ def _catalog(plane: Plane) -> None:
         conn.close()
 
 
+def join_zone(conn: Any, aggregate: Any, host: str) -> bool:
+    """Add ``host`` to the zone's aggregate; False while the host is not yet mapped to its
+    cell (the scheduler discovers hosts every 2 s)."""
+    if host in (conn.compute.get_aggregate(aggregate).hosts or ()):
+        return True
+    try:
+        conn.compute.add_host_to_aggregate(aggregate, host)
+    except Exception as exc:  # openstacksdk's NotFound: not mapped yet
+        if "not found" not in str(exc).lower():
+            raise
+        return False
+    return True
+
+
 def _wait_schedulable(plane: Plane, deadline: float) -> None:
     """Until a server can be built: the compute host registered in Placement and mapped to
     the cell, shown by a probe server reaching ACTIVE (then deleted)."""
@@ -330,8 +345,14 @@ def _wait_schedulable(plane: Plane, deadline: float) -> None:
                                             visibility="public")
         flavor = conn.compute.find_flavor(plane.flavor)
         last = ""
+        zone = None
         while time.monotonic() < deadline:
             if not list(conn.compute.hypervisors()):
+                time.sleep(1)
+                continue
+            zone = zone or conn.compute.create_aggregate(name=conf.FAKE_AZ,
+                                                         availability_zone=conf.FAKE_AZ)
+            if not join_zone(conn, zone, "orch-plane"):
                 time.sleep(1)
                 continue
             server = conn.compute.create_server(name="orch-plane-probe", image_id=image.id,

@@ -16,6 +16,13 @@ if TYPE_CHECKING:
     from plane import Plane
 
 RABBIT_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+#: The libvirt compute (plane_libvirt.py): its host name, zone, bridge and subnet.
+LIBVIRT_HOST = "orch-plane-libvirt"
+LIBVIRT_AZ = "orch-libvirt"
+#: The fake-driver compute's zone: every server that names no zone.
+FAKE_AZ = "orch-fake"
+BRIDGE = "orchnovalibv0"  # <= 14 characters: Nova truncates longer names
+LIBVIRT_CIDR = "10.231.77.0/24"
 PORTS = ("keystone", "placement", "glance", "neutron", "nova", "rabbit", "rabbit_dist", "epmd")
 DATABASES = ("keystone", "placement", "glance", "neutron", "nova_api", "nova", "nova_cell0")
 #: API name -> its WSGI application (run under gunicorn)
@@ -190,7 +197,11 @@ def write_all(plane: Plane, here: Path) -> dict[str, Path]:
         "DEFAULT": {"transport_url": transport_url(plane), "compute_driver": "fake.FakeDriver",
                     "host": "orch-plane", "my_ip": "127.0.0.1", "state_path": nova,
                     "instances_path": nova / "instances", "use_stderr": "true",
-                    "allow_resize_to_same_host": "true"},
+                    "allow_resize_to_same_host": "true",
+                    # servers land in the fake host's zone unless they name the libvirt
+                    # compute's (LIBVIRT_AZ); Nova's default zone has no aggregate, so it
+                    # would not keep them off the libvirt host
+                    "default_schedule_zone": FAKE_AZ},
         "api": {"auth_strategy": "keystone"},
         "wsgi": {"api_paste_config": nova / "api-paste.ini"},
         "api_database": {"connection": db_url(plane, "nova_api")},
@@ -224,7 +235,10 @@ def api_env(plane: Plane, name: str, files: dict[str, Path]) -> dict[str, str]:
         "glance": {"OS_GLANCE_CONFIG_DIR": str(s / "glance")},
         "neutron": {"OS_NEUTRON_CONFIG_DIR": str(s / "neutron"),
                     "OS_NEUTRON_CONFIG_FILES": "neutron.conf;ml2_conf.ini",
-                    "PYTHONPATH": str(s / "neutron" / "site")},
+                    "PYTHONPATH": str(s / "neutron" / "site"),
+                    # the libvirt compute's ports (plane_mech.py, plane_libvirt.py)
+                    "ORCH_PLANE_LIBVIRT_HOST": LIBVIRT_HOST, "ORCH_PLANE_BRIDGE": BRIDGE,
+                    "ORCH_PLANE_DHCP_HOSTS": str(dhcp_hosts(plane))},
         "nova": {"OS_NOVA_CONFIG_DIR": str(s / "nova"),
                  "OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf"},
     }[name]
@@ -253,6 +267,52 @@ def migrations(plane: Plane, files: dict[str, Path]) -> dict[str, list[list[str]
                  [*nova, "cell_v2", "create_cell", "--name", "cell1"],
                  [*nova, "db", "sync"]],
     }
+
+
+def dhcp_hosts(plane: Plane) -> Path:
+    return plane.state / "dhcp-hosts"
+
+
+def write_libvirt_compute(plane: Plane, nova_conf: Path, socket: Path) -> Path:
+    """The second nova-compute's nova.conf: the plane's, with the libvirt driver under TCG
+    on the private libvirtd at ``socket``, its own host name and state directory, and a
+    config drive on every server (how the key reaches the lab image: os_guest_image.py)."""
+    import configparser
+
+    cfg = configparser.RawConfigParser(strict=False)
+    cfg.optionxform = str  # type: ignore[assignment,method-assign]
+    cfg.read(nova_conf)
+    state = plane.state / "nova-libvirt"
+    helper = f"{plane_bin_dir()}/privsep-helper --config-file {state / 'nova.conf'}"
+    sections: dict[str, dict[str, Any]] = {
+        "DEFAULT": {"compute_driver": "libvirt.LibvirtDriver", "host": LIBVIRT_HOST,
+                    "state_path": state, "instances_path": state / "instances",
+                    "force_config_drive": "true", "force_raw_images": "false",
+                    "vif_plugging_is_fatal": "false", "vif_plugging_timeout": 30},
+        "libvirt": {"virt_type": "qemu", "cpu_mode": "none", "images_type": "qcow2",
+                    "connection_uri": f"qemu+unix:///system?socket={socket}",
+                    "inject_partition": -2},
+        # root already: privsep's helper runs directly, not through sudo and rootwrap
+        "nova_sys_admin": {"helper_command": helper},
+        "vif_plug_linux_bridge_privileged": {"helper_command": helper},
+        "privsep_osbrick": {"helper_command": helper},
+        "spice": {"enabled": "false"},
+        "serial_console": {"enabled": "false"},
+    }
+    for section, values in sections.items():
+        if section != "DEFAULT" and not cfg.has_section(section):
+            cfg.add_section(section)
+        for key, value in values.items():
+            cfg.set(section, key, str(value))
+    path = state / "nova.conf"
+    (state / "instances").mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        cfg.write(fh)
+    return path
+
+
+def plane_bin_dir() -> str:
+    return os.environ.get("ORCH_OPENSTACK_BIN", "/opt/orch-openstack/bin")
 
 
 def write_clouds_yaml(plane: Plane) -> Path:
