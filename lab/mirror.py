@@ -16,7 +16,8 @@ guests exactly as they would at such a site, pointed at the mirror by their URL 
   archives (:mod:`lab.ociarchive`), tagged under :data:`IMAGE_REPOSITORY`, listed in
   ``images/images.txt``: kube-apiserver, kube-controller-manager, kube-scheduler and
   kube-proxy from the same build, etcd from Debian's ``etcd-server``, and pause compiled
-  here from :data:`PAUSE_C`.
+  here from :data:`PAUSE_C`; and a workload for tests, ``hello`` (:data:`HELLO_C`, a static
+  HTTP server on port 8080).
 
 What no package here provides is absent, and the playbooks skip it by name with the reason:
 CoreDNS (not in Debian) and crictl (cri-tools is not in Debian; kubeadm 1.20 needs it for
@@ -44,7 +45,7 @@ from lab.ociarchive import ImageSpec, library_closure, write_archive
 from orchestrator.errors import OrchError
 
 #: Bump when the mirror's layout or contents change in a way the key does not see.
-MIRROR_VERSION = "1"
+MIRROR_VERSION = "2"
 K8S_VERSION = "v1.20.2"
 #: The repository the mirror's images are tagged under (kubeadm's ``imageRepository``).
 IMAGE_REPOSITORY = "registry.orch.lab/k8s"
@@ -63,6 +64,35 @@ NODE_PACKAGES = ("python3-apt", "apparmor", "docker.io", "containerd", "runc",
 #: What kube-proxy runs in iptables mode, copied with their libraries into its image.
 PROXY_TOOLS = ("/usr/sbin/xtables-legacy-multi", "/usr/sbin/xtables-nft-multi",
                "/usr/sbin/conntrack", "/usr/sbin/ipset")
+#: The test workload's image (a Deployment's pods): a static HTTP server built here.
+HELLO_TAG = "v1"
+HELLO_C = r"""
+/* A pod's workload: answers every HTTP request on port 8080 with its host name. */
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(void) {
+  char host[256] = "?", buf[1024], out[512];
+  gethostname(host, sizeof host - 1);
+  int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET; a.sin_port = htons(8080); a.sin_addr.s_addr = htonl(INADDR_ANY);
+  if (bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 16)) return 1;
+  for (;;) {
+    int c = accept(s, NULL, NULL);
+    if (c < 0) continue;
+    (void)read(c, buf, sizeof buf);
+    int body = snprintf(buf, sizeof buf, "hello from %s\n", host);
+    int n = snprintf(out, sizeof out, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n"
+                     "Content-Length: %d\r\n\r\n%s", body, buf);
+    (void)write(c, out, (size_t)n);
+    close(c);
+  }
+}
+"""
 PAUSE_C = r"""
 /* The pod sandbox's process: holds the namespaces, reaps orphans, exits on a signal. */
 #include <signal.h>
@@ -124,7 +154,7 @@ def build(*, force: bool = False, progress: Progress | None = None,
         raise MirrorError(f"building Kubernetes failed: {exc}") from None
     status = guest_dpkg_status()
     key = hashlib.sha256("\n".join([
-        MIRROR_VERSION, K8S_VERSION, IMAGE_REPOSITORY, ETCD_TAG, PAUSE_C,
+        MIRROR_VERSION, K8S_VERSION, IMAGE_REPOSITORY, ETCD_TAG, PAUSE_C, HELLO_C,
         _digest([binaries[t] for t in sorted(binaries)] + [etcd]),
         hashlib.sha256(status.read_bytes()).hexdigest(), *NODE_PACKAGES,
     ]).encode()).hexdigest()[:12]
@@ -179,12 +209,12 @@ def _apt_repository(repo: Path, status: Path, timeout: float) -> list[str]:
     return sorted(p.name for p in repo.glob("*.deb"))
 
 
-def _pause_binary(work: Path) -> Path:
-    src, out = work / "pause.c", work / "pause"
-    src.write_text(PAUSE_C)
+def _static_binary(work: Path, name: str, source: str) -> Path:
+    src, out = work / f"{name}.c", work / name
+    src.write_text(source)
     _run(["gcc", "-static", "-Os", "-o", str(out), str(src)], timeout=120,
-         what="gcc pause.c")
-    _run(["strip", str(out)], timeout=60, what="strip pause")
+         what=f"gcc {name}.c")
+    _run(["strip", str(out)], timeout=60, what=f"strip {name}")
     return out
 
 
@@ -218,9 +248,12 @@ def _images(out: Path, binaries: dict[str, Path], etcd: Path) -> list[str]:
     specs.append(ImageSpec(f"{IMAGE_REPOSITORY}/etcd:{ETCD_TAG}",
                            _with_libraries({"/usr/local/bin/etcd": etcd})))
     with tempfile.TemporaryDirectory(prefix="orch-pause-") as tmp:
-        pause = _pause_binary(Path(tmp))
+        pause = _static_binary(Path(tmp), "pause", PAUSE_C)
         specs.append(ImageSpec(f"{IMAGE_REPOSITORY}/pause:{PAUSE_TAG}", {"/pause": pause},
                                entrypoint=("/pause",)))
+        hello = _static_binary(Path(tmp), "hello", HELLO_C)
+        specs.append(ImageSpec(f"{IMAGE_REPOSITORY}/hello:{HELLO_TAG}", {"/hello": hello},
+                               entrypoint=("/hello",)))
         lines = []
         for spec in specs:
             file = spec.ref.rsplit("/", 1)[1].replace(":", "_") + ".tar"

@@ -116,3 +116,86 @@ def test_join_finds_the_first_node_and_the_joining_control_planes(tmp_path: Path
     got = yaml.safe_load(out.read_text())
     assert got == {"first": "lab-01", "joiners": ["lab-02", "lab-03", "lab-04"],
                    "control": ["lab-02", "lab-03"]}
+
+
+@pytest.mark.slow
+def test_the_labs_air_gapped_settings_land_in_the_init_configuration(tmp_path: Path) -> None:
+    """What the lab's 1.20 cluster needs (dockershim, pinned identity, Debian's CNI plugin
+    directory, Debian's etcd tag, a long control-plane timeout), in v1beta2's shapes."""
+    _need_ansible()
+    docs = _render_init(tmp_path, {
+        "k8s_version": "v1.20.2", "k8s_runtime": "docker", "k8s_pin_node_identity": True,
+        "k8s_cni_bin_dir": "/usr/lib/cni", "k8s_etcd_image_tag": "3.4.23-0",
+        "k8s_control_plane_timeout": "20m"})
+    kinds = {d["kind"]: d for d in docs}
+    registration = kinds["InitConfiguration"]["nodeRegistration"]
+    assert registration == {"name": "cp0", "criSocket": "/var/run/dockershim.sock",
+                            "kubeletExtraArgs": {"node-ip": "192.0.2.10",
+                                                 "cni-bin-dir": "/usr/lib/cni"}}
+    cluster = kinds["ClusterConfiguration"]
+    assert cluster["etcd"] == {"local": {"imageTag": "3.4.23-0"}}
+    assert cluster["apiServer"]["timeoutForControlPlane"] == "20m"
+
+
+@pytest.mark.slow
+def test_defaults_leave_node_registration_to_kubeadm(tmp_path: Path) -> None:
+    _need_ansible()
+    kinds = {d["kind"]: d for d in _render_init(tmp_path, {"k8s_version": "1.30.2"})}
+    assert "nodeRegistration" not in kinds["InitConfiguration"]
+    assert "etcd" not in kinds["ClusterConfiguration"]
+    assert "timeoutForControlPlane" not in kinds["ClusterConfiguration"]["apiServer"]
+
+
+@pytest.mark.slow
+def test_v1beta4_takes_kubelet_args_as_a_list_and_the_timeout_in_init(tmp_path: Path) -> None:
+    _need_ansible()
+    docs = _render_init(tmp_path, {"k8s_version": "1.31.1", "k8s_pin_node_identity": True,
+                                   "k8s_control_plane_timeout": "10m"})
+    init = {d["kind"]: d for d in docs}["InitConfiguration"]
+    assert init["nodeRegistration"]["kubeletExtraArgs"] == [
+        {"name": "node-ip", "value": "192.0.2.10"}]
+    assert init["timeouts"] == {"controlPlaneComponentHealthCheck": "10m"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("version", "api", "control"), [
+    ("v1.20.2", "v1beta2", False), ("v1.30.2", "v1beta3", True), ("v1.31.0", "v1beta4", False)])
+def test_the_join_configuration_comes_from_the_join_command(
+        tmp_path: Path, version: str, api: str, control: bool) -> None:
+    _need_ansible()
+    join = yaml.safe_load((PLAYBOOKS / "kubeadm" / "join.yml").read_text())[0]
+    out = tmp_path / "join.yaml"
+    facts = {"name": "fake what the first node and kubeadm said", "ansible.builtin.set_fact": {
+        "join": {"stdout": "kubeadm join 192.0.2.11:6443 --token abcdef.0123456789abcdef "
+                           "--discovery-token-ca-cert-hash sha256:" + "a" * 64},
+        "kubeadm_version": {"stdout": version}, "certkey": {"stdout": "c" * 64}}}
+    render = {"name": "render", "ansible.builtin.template": {
+        "src": "templates/kubeadm-join.yaml.j2", "dest": str(out), "mode": "0600"}}
+    play = {"name": "join config", "hosts": "all", "gather_facts": False,
+            "vars": join["vars"], "tasks": [facts, render]}
+    hosts = {"lab-01": {"ansible_host": "192.0.2.11", "ansible_connection": "local"},
+             "lab-02": {"ansible_host": "192.0.2.12", "ansible_connection": "local"}}
+    inventory = {"all": {"hosts": hosts, "children": {
+        "cp": {"hosts": {"lab-01": {}, **({"lab-02": {}} if control else {})}}}}}
+    result = _run(tmp_path, {**play, "hosts": "lab-02"}, {
+        "k8s_first": "lab-01", "k8s_control_roles": ["cp"], "k8s_runtime": "docker",
+        "k8s_pin_node_identity": True, "k8s_cni_bin_dir": "/usr/lib/cni"}, inventory)
+    assert result.returncode == 0, result.stdout[-3000:]
+    config = yaml.safe_load(out.read_text())
+    assert config["apiVersion"] == f"kubeadm.k8s.io/{api}"
+    assert config["discovery"]["bootstrapToken"] == {
+        "apiServerEndpoint": "192.0.2.11:6443", "token": "abcdef.0123456789abcdef",
+        "caCertHashes": ["sha256:" + "a" * 64]}
+    registration = config["nodeRegistration"]
+    assert registration["name"] == "lab-02"
+    args = registration["kubeletExtraArgs"]
+    if api == "v1beta4":
+        assert {"name": "node-ip", "value": "192.0.2.12"} in args
+    else:
+        assert args == {"node-ip": "192.0.2.12", "cni-bin-dir": "/usr/lib/cni"}
+        assert registration["criSocket"].endswith("/var/run/dockershim.sock")
+    if control:
+        assert config["controlPlane"] == {"certificateKey": "c" * 64, "localAPIEndpoint": {
+            "advertiseAddress": "192.0.2.12", "bindPort": 6443}}
+    else:
+        assert "controlPlane" not in config
