@@ -190,14 +190,16 @@ def _etcd_binary(timeout: float) -> Path:
     return Path(etcd)
 
 
-def _apt_repository(repo: Path, status: Path, timeout: float) -> list[str]:
-    """Download the node packages and the dependencies the guest lacks; index them."""
+def _apt_repository(repo: Path, status: Path, timeout: float,
+                    packages: tuple[str, ...] = NODE_PACKAGES) -> list[str]:
+    """Download ``packages`` (the node packages) and the dependencies the guest lacks;
+    index them."""
     repo.mkdir(parents=True, exist_ok=True)
     (repo / "partial").mkdir(exist_ok=True)
     _run(["apt-get", "install", "--download-only", "-y", "-qq", "--no-install-recommends",
           "-o", f"Dir::State::status={status}", "-o", f"Dir::Cache::archives={repo}",
-          "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root", *NODE_PACKAGES],
-         timeout=timeout, what="apt-get download of the node packages")
+          "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root", *packages],
+         timeout=timeout, what="apt-get download of " + " ".join(packages[:3]) + " ...")
     shutil.rmtree(repo / "partial", ignore_errors=True)
     (repo / "lock").unlink(missing_ok=True)
     for deb in repo.glob("*%3a*.deb"):  # an epoch's ':' would be URL-quoted twice
