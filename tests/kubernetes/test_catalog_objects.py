@@ -41,10 +41,15 @@ pytestmark = pytest.mark.slow
 #: openfaas/faas-netes (artifacts/crds/openfaas.com_profiles.yaml) that ../shared/k8s/crds
 #: does not carry yet, so its two objects are not checked against a schema; kapp-controller's
 #: PackageRepository (91: TAP's package bundle) has a public CRD in carvel-dev/kapp-controller
-#: (config/config/crds.yml) that ../shared/k8s/crds does not carry yet (only PackageInstall).
+#: (config/config/crds.yml) that ../shared/k8s/crds does not carry yet (only PackageInstall);
+#: OLM's CatalogSource, OperatorGroup and Subscription (108: Forklift through OLM) have public
+#: CRDs in operator-framework/api (crds/) that ../shared/k8s/crds does not carry yet.
 NO_PUBLIC_CRD = frozenset({"run.tanzu.vmware.com/v1alpha3 TanzuKubernetesCluster",
                            "openfaas.com/v1alpha1 Profile",
-                           "packaging.carvel.dev/v1alpha1 PackageRepository"})
+                           "packaging.carvel.dev/v1alpha1 PackageRepository",
+                           "operators.coreos.com/v1alpha1 CatalogSource",
+                           "operators.coreos.com/v1 OperatorGroup",
+                           "operators.coreos.com/v1alpha1 Subscription"})
 
 
 def _capi_machine_deployment(obj: dict[str, Any]) -> dict[str, Any]:

@@ -29,11 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labhelpers import DATA, force_down, leftovers, orch, profile_copy, unique
+from labhelpers import DATA, force_down, leftovers, opt_in, orch, profile_copy, unique
 
 from lab.image import lab_keypair
 
-pytestmark = [pytest.mark.slow, pytest.mark.libvirt, pytest.mark.timeout(5400)]
+pytestmark = [pytest.mark.slow, pytest.mark.libvirt, pytest.mark.timeout(5400),
+              opt_in("ORCH_TEST_LAB_CLUSTER",
+                     "~60 min under QEMU TCG at load ~20 (node preparation ~36 min), beyond "
+                     "what CI's 90-minute limit leaves; not yet passed end to end in one run")]
 
 FIGURES: dict[str, Any] = {}
 

@@ -20,11 +20,14 @@ from typing import Any
 
 import pytest
 import yaml
-from labhelpers import DATA, force_down, leftovers, orch, processes, profile_copy, unique
+from labhelpers import DATA, force_down, leftovers, opt_in, orch, processes, profile_copy, unique
 
 from lab.image import lab_keypair
 
-pytestmark = [pytest.mark.slow, pytest.mark.libvirt]
+pytestmark = [pytest.mark.slow, pytest.mark.libvirt,
+              opt_in("ORCH_TEST_LAB_PLAYBOOKS",
+                     "package installs under QEMU TCG took ~10 min per playbook at load ~20; "
+                     "not yet passed end to end")]
 
 #: What the four playbooks install (python3-apt: Ansible's apt module).
 PACKAGES = ("python3-apt", "chrony", "ca-certificates", "curl", "gnupg",
