@@ -118,6 +118,31 @@ def test_join_finds_the_first_node_and_the_joining_control_planes(tmp_path: Path
                    "control": ["lab-02", "lab-03"]}
 
 
+def test_join_accepts_a_host_without_ansible_host(tmp_path: Path) -> None:
+    # a worker reached by its inventory name (no ansible_host) used to fail the whole play
+    # in _addresses (extract of an undefined ansible_host); the first node is still found by
+    # its address, and a name given as k8s_first still works
+    _need_ansible()
+    join = yaml.safe_load((PLAYBOOKS / "kubeadm" / "join.yml").read_text())[0]
+    out = tmp_path / "roles.txt"
+    show = {"name": "show", "ansible.builtin.copy": {
+        "dest": str(out), "mode": "0600",
+        "content": "{{ {'first': _first, 'joiners': _joiners, 'addresses': _addresses} | to_json }}"},
+        "delegate_to": "localhost", "run_once": True}
+    play = {"name": "join roles", "hosts": "all", "gather_facts": False,
+            "vars": join["vars"], "tasks": [join["tasks"][0], show]}
+    hosts = {"lab-01": {"ansible_host": "192.0.2.11", "ansible_connection": "local"},
+             "lab-02": {"ansible_connection": "local"}}
+    inventory = {"all": {"hosts": hosts, "children": {
+        "cp": {"hosts": {"lab-01": {}}}, "worker": {"hosts": {"lab-02": {}}}}}}
+    result = _run(tmp_path, play, {"k8s_first": "192.0.2.11", "k8s_control_roles": ["cp"]},
+                  inventory)
+    assert result.returncode == 0, result.stdout[-3000:]
+    got = yaml.safe_load(out.read_text())
+    assert got == {"first": "lab-01", "joiners": ["lab-02"],
+                   "addresses": ["192.0.2.11", "lab-02"]}
+
+
 @pytest.mark.slow
 def test_the_labs_air_gapped_settings_land_in_the_init_configuration(tmp_path: Path) -> None:
     """What the lab's 1.20 cluster needs (dockershim, pinned identity, Debian's CNI plugin
