@@ -127,7 +127,8 @@ def test_join_accepts_a_host_without_ansible_host(tmp_path: Path) -> None:
     out = tmp_path / "roles.txt"
     show = {"name": "show", "ansible.builtin.copy": {
         "dest": str(out), "mode": "0600",
-        "content": "{{ {'first': _first, 'joiners': _joiners, 'addresses': _addresses} | to_json }}"},
+        "content": "{{ {'first': _first, 'joiners': _joiners, 'addresses': _addresses}"
+                   " | to_json }}"},
         "delegate_to": "localhost", "run_once": True}
     play = {"name": "join roles", "hosts": "all", "gather_facts": False,
             "vars": join["vars"], "tasks": [join["tasks"][0], show]}
