@@ -180,15 +180,16 @@ def test_distributed_cloud_subclouds_are_a_count_of_sites() -> None:
 
 
 def test_after_a_component_with_no_nodes_inherits_its_ordering() -> None:
-    """71 in aio-sx: peers.pxe-install and workers.pxe-install select no node (their roles
-    have count 0 or only one node); hosts.unlock, after them, must still come after what
-    they came after (hosts.add), not float free and unlock controller-0 before it is tuned."""
+    """71 in aio-sx: peers.power-on and workers.power-on select no node (their roles have
+    count 0 or only one node); hosts.online, after them, must still come after what they came
+    after (through their pxe-boot steps, hosts.add), not float free and let hosts.unlock
+    unlock controller-0 before it is tuned."""
     profile = golden.PROFILES / "71-starlingx-telco-edge.yaml"
     loaded = load(profile, golden.INVENTORIES[0], {"mode": "aio-sx"})
     desired = expand(loaded, builtin_registry())
-    assert not any(s.component in ("peers.pxe-install", "workers.pxe-install")
+    assert not any(s.component in ("peers.power-on", "workers.power-on")
                    for s in desired.steps.values()), "the test needs them empty"
-    unlock = [s for s in desired.steps.values() if s.component == "hosts.unlock"]
-    assert unlock, "no hosts.unlock step"
-    deps = {desired.steps[d].component for s in unlock for d in s.depends_on}
-    assert "hosts.add" in deps, f"hosts.unlock depends only on {sorted(deps)}"
+    online = [s for s in desired.steps.values() if s.component == "hosts.online"]
+    assert online, "no hosts.online step"
+    deps = {desired.steps[d].component for s in online for d in s.depends_on}
+    assert "hosts.add" in deps, f"hosts.online depends only on {sorted(deps)}"
