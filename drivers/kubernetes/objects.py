@@ -9,7 +9,7 @@ over from a manager that changed them by hand (as ``kubectl apply --server-side
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from drivers.kubernetes.connection import Cluster
@@ -129,43 +129,40 @@ def delete_object(cluster: Cluster, ref: Mapping[str, str]) -> bool:
     return True
 
 
-def _leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
-    """(path, value) of each leaf; keys may hold dots (label keys), so paths are tuples."""
-    if isinstance(value, Mapping) and value and not is_ref_value(value):
-        for key, sub in value.items():
-            yield from _leaves(sub, (*path, str(key)))
-    else:
-        yield path, value
-
-
-def _at(obj: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping) or key not in obj:
-            return _MISSING
-        obj = obj[key]
-    return obj
-
-
-_MISSING = object()
 _IGNORED = (("metadata", "namespace"), ("apiVersion",), ("kind",))
 
 
 def drift(applied: Mapping[str, Any], live: Mapping[str, Any]) -> list[str]:
     """Fields orch applied whose live value differs, as ``path: live X, applied Y``.
 
-    Lists compare whole; quantities the server normalises ("1Gi" vs "1024Mi") are reported
-    as they are, which errs on the side of showing a change.
+    What orch applied is compared as a subset of the live object: fields the server adds
+    (defaults such as a container's ``terminationMessagePath`` or a port's ``protocol``) are
+    not drift. Lists of objects compare item by item when the lengths agree (the server keeps
+    their order); otherwise, and for lists of plain values, whole. Quantities the server
+    normalises ("1Gi" vs "1024Mi") are reported as they are, which errs on the side of
+    showing a change.
     """
-    out = []
-    for path, want in _leaves(applied):
-        # stringData is write-only (the server folds it into data); a secret reference's
-        # value is never read back to compare
-        if path in _IGNORED or path[:1] == ("stringData",) or is_ref_value(want):
-            continue
-        have = _at(live, path)
-        shown = ".".join(path)
-        if have is _MISSING:
-            out.append(f"{shown}: missing, applied {want!r}")
-        elif have != want:
-            out.append(f"{shown}: live {have!r}, applied {want!r}")
+    out: list[str] = []
+    _compare(applied, live, (), out)
     return out
+
+
+def _compare(want: Any, have: Any, path: tuple[str, ...], out: list[str]) -> None:
+    shown = ".".join(path)
+    if isinstance(want, Mapping) and want and not is_ref_value(want):
+        for key, sub in want.items():
+            sub_path = (*path, str(key))
+            # stringData is write-only (the server folds it into data); a secret
+            # reference's value is never read back to compare
+            if sub_path in _IGNORED or sub_path[:1] == ("stringData",) or is_ref_value(sub):
+                continue
+            if not isinstance(have, Mapping) or key not in have:
+                out.append(f"{'.'.join(sub_path)}: missing, applied {sub!r}")
+                continue
+            _compare(sub, have[key], sub_path, out)
+    elif (isinstance(want, list) and isinstance(have, list) and len(want) == len(have)
+          and any(isinstance(item, Mapping) for item in want)):
+        for index, (item, live_item) in enumerate(zip(want, have, strict=True)):
+            _compare(item, live_item, (*path, str(index)), out)
+    elif have != want:
+        out.append(f"{shown}: live {have!r}, applied {want!r}")

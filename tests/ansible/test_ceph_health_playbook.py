@@ -8,13 +8,11 @@ OSDs, or PGs that stay degraded, unless the site allows that check."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from standins import need_ansible, play_local, stub_dir
 
 PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "proxmox" / "ceph-health.yml"
 
@@ -37,26 +35,14 @@ def _status(up: int = 9, osds: int = 9, clean: int = 129, pgs: int = 129,
 
 
 def _run(tmp_path: Path, polls: list[str], **extra: object) -> subprocess.CompletedProcess[str]:
-    if not shutil.which("ansible-playbook"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("ansible-playbook is not installed")
-        pytest.skip("ansible-playbook is not installed")
-    stub = tmp_path / "stub"
-    (stub / "bin").mkdir(parents=True)
-    (stub / "bin" / "ceph").write_text(CEPH)
-    (stub / "bin" / "ceph").chmod(0o755)
+    need_ansible()
+    stub = stub_dir(tmp_path, {"ceph": CEPH})
     for i, text in enumerate(polls):
         (stub / f"status.{i}").write_text(text)
     (stub / "status.last").write_text(polls[-1])
-    (stub / "extra.json").write_text(json.dumps(
-        {"ceph_osd_hosts": 3, "ceph_osds_per_host": 3, "ceph_health_retries": 4,
-         "ceph_health_delay": 0, **extra}))
-    env = {**os.environ, "STUB": str(stub), "PATH": f"{stub / 'bin'}:{os.environ['PATH']}",
-           "ANSIBLE_NOCOLOR": "1", "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
-    return subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "-c", "local", str(PLAYBOOK),
-         "-e", f"@{stub / 'extra.json'}"],
-        capture_output=True, text=True, timeout=300, env=env)
+    return play_local(PLAYBOOK, {"ceph_osd_hosts": 3, "ceph_osds_per_host": 3,
+                                 "ceph_health_retries": 4, "ceph_health_delay": 0, **extra},
+                      stub, stub=stub)
 
 
 def _polls(tmp_path: Path) -> int:

@@ -11,14 +11,12 @@ that fails when they never run."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from standins import need_ansible, play_local, stub_dir
 
 PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "cloudstack" / "zone.yml"
 
@@ -106,30 +104,13 @@ VARS = {"dns": "192.0.2.53", "internal_dns": "192.0.2.53", "guest_vlans": "500-5
         "s3_secret_key": "SK-s3cret", "primary_sr": "ceph-rbd"}
 
 
-def _need_ansible() -> None:
-    if not shutil.which("ansible-playbook"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("ansible-playbook is not installed")
-        pytest.skip("ansible-playbook is not installed")
-
-
 def _stub(tmp_path: Path) -> Path:
-    stub = tmp_path / "stub"
-    (stub / "bin").mkdir(parents=True)
-    cmk = stub / "bin" / "cmk"
-    cmk.write_text(CMK.replace("PYTHON", sys.executable, 1))
-    cmk.chmod(0o755)
-    return stub
+    return stub_dir(tmp_path, {"cmk": CMK.replace("PYTHON", sys.executable, 1)})
 
 
 def _play(stub: Path, **over: object) -> subprocess.CompletedProcess[str]:
-    (stub / "extra.json").write_text(json.dumps({**VARS, **over}))
-    env = {**os.environ, "STUB": str(stub), "PATH": f"{stub / 'bin'}:{os.environ['PATH']}",
-           "ANSIBLE_NOCOLOR": "1", "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
-    return subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "-c", "local", str(PLAYBOOK),
-         "-e", f"@{stub / 'extra.json'}", "-e", "ansible_become=false"],
-        capture_output=True, text=True, timeout=600, env=env)
+    return play_local(PLAYBOOK, {**VARS, **over}, stub, stub=stub,
+                      args=("-e", "ansible_become=false"), timeout=600)
 
 
 def _changes(stub: Path) -> list[str]:
@@ -138,7 +119,7 @@ def _changes(stub: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_zone_built_in_wizard_order_then_left_alone(tmp_path: Path) -> None:
-    _need_ansible()
+    need_ansible()
     stub = _stub(tmp_path)
     run = _play(stub)
     assert run.returncode == 0, run.stdout[-3000:]
@@ -170,7 +151,7 @@ def test_zone_built_in_wizard_order_then_left_alone(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_zone_fails_when_the_system_vms_never_run(tmp_path: Path) -> None:
-    _need_ansible()
+    need_ansible()
     stub = _stub(tmp_path)
     (stub / "no-ssvm").touch()
     run = _play(stub, systemvm_wait_minutes=0, systemvm_poll_seconds=1)

@@ -6,14 +6,11 @@ a DOWN service, an unreachable CVM or another replication factor fail the step."
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from standins import need_ansible, play_local, stub_dir
 
 PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "nutanix" / "cluster-health.yml"
 
@@ -53,25 +50,13 @@ REDUNDANCY = """    Current Redundancy Factor : 2
 
 def _run(tmp_path: Path, status: str = HEALTHY, rf: int = 2, want: int = 2,
          unreachable: bool = False) -> subprocess.CompletedProcess[str]:
-    if not shutil.which("ansible-playbook"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("ansible-playbook is not installed")
-        pytest.skip("ansible-playbook is not installed")
-    stub = tmp_path / "stub"
-    (stub / "bin").mkdir(parents=True)
-    (stub / "bin" / "ssh").write_text(SSH)
-    (stub / "bin" / "ssh").chmod(0o755)
+    need_ansible()
+    stub = stub_dir(tmp_path, {"ssh": SSH})
     (stub / "status").write_text(status)
     (stub / "redundancy").write_text(REDUNDANCY.format(rf=rf))
     if unreachable:
         (stub / "unreachable").touch()
-    (stub / "extra.json").write_text(json.dumps({"nutanix_replication_factor": want}))
-    env = {**os.environ, "STUB": str(stub), "PATH": f"{stub / 'bin'}:{os.environ['PATH']}",
-           "ANSIBLE_NOCOLOR": "1", "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
-    return subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "-c", "local", str(PLAYBOOK),
-         "-e", f"@{stub / 'extra.json'}"],
-        capture_output=True, text=True, timeout=300, env=env)
+    return play_local(PLAYBOOK, {"nutanix_replication_factor": want}, stub, stub=stub)
 
 
 @pytest.mark.slow

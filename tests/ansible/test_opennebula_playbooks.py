@@ -11,14 +11,11 @@ libvirt secret; only missing objects are created; the CLIs run with oneadmin's O
 from __future__ import annotations
 
 import base64
-import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from standins import need_ansible, play_local, stub_dir
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks" / "opennebula"
 
@@ -45,15 +42,9 @@ esac
 
 
 def _stub(tmp_path: Path, final_state: int = 2) -> Path:
-    if not shutil.which("ansible-playbook"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("ansible-playbook is not installed")
-        pytest.skip("ansible-playbook is not installed")
-    stub = tmp_path / "stub"
-    (stub / "bin").mkdir(parents=True)
-    for name in ("oneflow", "oneflow-template", "onevm", "onedatastore", "onevnet"):
-        (stub / "bin" / name).write_text(CLI)
-        (stub / "bin" / name).chmod(0o755)
+    need_ansible()
+    stub = stub_dir(tmp_path, dict.fromkeys(
+        ("oneflow", "oneflow-template", "onevm", "onedatastore", "onevnet"), CLI))
     (stub / "final_state").write_text(str(final_state))
     config = base64.b64encode(b"apiVersion: v1\nkind: Config\n").decode()
     (stub / "kubeconfig.b64").write_text(config)
@@ -61,13 +52,7 @@ def _stub(tmp_path: Path, final_state: int = 2) -> Path:
 
 
 def _play(book: str, stub: Path, extra: dict[str, object]) -> subprocess.CompletedProcess[str]:
-    (stub / "extra.json").write_text(json.dumps(extra))
-    env = {**os.environ, "STUB": str(stub), "PATH": f"{stub / 'bin'}:{os.environ['PATH']}",
-           "ANSIBLE_NOCOLOR": "1", "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
-    return subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "-c", "local", str(PLAYBOOKS / book),
-         "-e", f"@{stub / 'extra.json'}"],
-        capture_output=True, text=True, timeout=300, env=env)
+    return play_local(PLAYBOOKS / book, extra, stub, stub=stub)
 
 
 def _oneke(stub: Path, timeout: int = 60) -> subprocess.CompletedProcess[str]:

@@ -9,14 +9,11 @@ failing the step, and the password kept out of the output."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from standins import need_ansible, play_local, stub_dir
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks" / "osm"
 
@@ -44,19 +41,8 @@ esac
 """
 
 
-def _need_ansible() -> None:
-    if not shutil.which("ansible-playbook"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("ansible-playbook is not installed")
-        pytest.skip("ansible-playbook is not installed")
-
-
 def _stub(tmp_path: Path, state: str = "ENABLED") -> Path:
-    stub = tmp_path / "stub"
-    (stub / "bin").mkdir(parents=True)
-    for name, text in (("osm", OSM), ("kubectl", KUBECTL)):
-        (stub / "bin" / name).write_text(text)
-        (stub / "bin" / name).chmod(0o755)
+    stub = stub_dir(tmp_path, {"osm": OSM, "kubectl": KUBECTL})
     (stub / "state").write_text(state)
     (stub / "admin.conf").write_text(
         "apiVersion: v1\nkind: Config\nusers: [{name: a, user: {token: k-s3cret}}]\n")
@@ -66,16 +52,11 @@ def _stub(tmp_path: Path, state: str = "ENABLED") -> Path:
 
 def _play(book: str, extra: dict[str, object], stub: Path,
           hosts: str = "osm-1,cp-1,") -> subprocess.CompletedProcess[str]:
-    (stub / "extra.json").write_text(json.dumps(extra))
     user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
-    env = {**os.environ, "STUB": str(stub), "PATH": f"{stub / 'bin'}:{os.environ['PATH']}",
-           "ANSIBLE_NOCOLOR": "1", "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-           # the playbooks become the OSM user; here that is the user running the test
-           "ANSIBLE_BECOME_METHOD": "su" if user == "root" else "sudo"}
-    return subprocess.run(
-        ["ansible-playbook", "-i", hosts, "-c", "local", str(PLAYBOOKS / book),
-         "-e", f"@{stub / 'extra.json'}", "-e", f"osm_user={user}"],
-        capture_output=True, text=True, timeout=300, env=env)
+    # the playbooks become the OSM user; here that is the user running the test
+    return play_local(PLAYBOOKS / book, extra, stub, stub=stub, hosts=hosts,
+                      args=("-e", f"osm_user={user}"),
+                      env={"ANSIBLE_BECOME_METHOD": "su" if user == "root" else "sudo"})
 
 
 def _vim(stub: Path) -> dict[str, object]:
@@ -89,7 +70,7 @@ def _calls(stub: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_vim_registers_the_cluster_once_behind_a_dummy_vim(tmp_path: Path) -> None:
-    _need_ansible()
+    need_ansible()
     stub = _stub(tmp_path)
     run = _play("vim.yml", _vim(stub), stub)
     assert run.returncode == 0, run.stdout[-3000:]
@@ -113,7 +94,7 @@ def test_vim_registers_the_cluster_once_behind_a_dummy_vim(tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_a_cluster_osm_cannot_reach_fails_the_step(tmp_path: Path) -> None:
-    _need_ansible()
+    need_ansible()
     stub = _stub(tmp_path, state="ERROR")
     run = _play("vim.yml", _vim(stub), stub)
     assert run.returncode != 0
@@ -122,7 +103,7 @@ def test_a_cluster_osm_cannot_reach_fails_the_step(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_vim_refuses_a_control_plane_outside_the_run(tmp_path: Path) -> None:
-    _need_ansible()
+    need_ansible()
     stub = _stub(tmp_path)
     run = _play("vim.yml", {**_vim(stub), "k8s_first": "192.0.2.99"}, stub)
     assert run.returncode != 0 and "run vim.yml once" in run.stdout
@@ -131,7 +112,7 @@ def test_vim_refuses_a_control_plane_outside_the_run(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_openstack_vim_keeps_the_password_out_and_is_created_once(tmp_path: Path) -> None:
-    _need_ansible()
+    need_ansible()
     stub = _stub(tmp_path)
     extra = {"auth_url": "https://keystone.example:5000/v3", "user": "osm",
              "project": "nfv", "password": "os-s3cret"}

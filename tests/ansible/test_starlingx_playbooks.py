@@ -7,15 +7,12 @@ the secrets kept out of the output, and the refusals."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from standins import need_ansible, play_local, stub_dir
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks" / "starlingx"
 
@@ -50,32 +47,15 @@ exit 0
 """
 
 
-def _need_ansible() -> None:
-    if not shutil.which("ansible-playbook"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("ansible-playbook is not installed")
-        pytest.skip("ansible-playbook is not installed")
-
-
 def _stub(tmp_path: Path, final_status: str = "complete") -> Path:
-    stub = tmp_path / "stub"
-    (stub / "bin").mkdir(parents=True)
-    for name, text in (("dcmanager", DCMANAGER), ("system", SYSTEM)):
-        (stub / "bin" / name).write_text(text)
-        (stub / "bin" / name).chmod(0o755)
+    stub = stub_dir(tmp_path, {"dcmanager": DCMANAGER, "system": SYSTEM})
     (stub / "openrc").write_text("export OS_USERNAME=admin OS_PASSWORD='pw=x'\n")
     (stub / "final_status").write_text(final_status + "\n")
     return stub
 
 
 def _play(book: str, extra: dict[str, object], stub: Path) -> subprocess.CompletedProcess[str]:
-    (stub / "extra.json").write_text(json.dumps(extra))
-    env = {**os.environ, "STUB": str(stub), "PATH": f"{stub / 'bin'}:{os.environ['PATH']}",
-           "ANSIBLE_NOCOLOR": "1", "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
-    return subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "-c", "local", str(PLAYBOOKS / book),
-         "-e", f"@{stub / 'extra.json'}"],
-        capture_output=True, text=True, timeout=300, env=env)
+    return play_local(PLAYBOOKS / book, extra, stub, stub=stub)
 
 
 def _add(stub: Path, **over: object) -> dict[str, object]:
@@ -95,7 +75,7 @@ def _calls(stub: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_subcloud_add_installs_bootstraps_configures_and_unlocks(tmp_path: Path) -> None:
-    _need_ansible()
+    need_ansible()
     stub = _stub(tmp_path)
     run = _play("subcloud.yml", _add(stub), stub)
     assert run.returncode == 0, run.stdout[-3000:]
@@ -130,7 +110,7 @@ def test_subcloud_add_installs_bootstraps_configures_and_unlocks(tmp_path: Path)
 
 @pytest.mark.slow
 def test_a_failed_remote_install_fails_the_step(tmp_path: Path) -> None:
-    _need_ansible()
+    need_ansible()
     stub = _stub(tmp_path, final_status="install-failed")
     run = _play("subcloud.yml", _add(stub), stub)
     assert run.returncode != 0
@@ -140,7 +120,7 @@ def test_a_failed_remote_install_fails_the_step(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_second_controller_of_an_aio_dx_site(tmp_path: Path) -> None:
-    _need_ansible()
+    need_ansible()
     stub = _stub(tmp_path)
     run = _play("subcloud.yml", {"stage": "controller-1", "subcloud_name": "subcloud-dx-2",
                                  "system_mode": "duplex", "osd_device": "/dev/nvme1n1",
@@ -154,7 +134,7 @@ def test_second_controller_of_an_aio_dx_site(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_subcloud_add_refuses_missing_values(tmp_path: Path) -> None:
-    _need_ansible()
+    need_ansible()
     stub = _stub(tmp_path)
     run = _play("subcloud.yml", _add(stub, bmc_password=""), stub)
     assert run.returncode != 0 and "stage add needs" in run.stdout
@@ -163,7 +143,7 @@ def test_subcloud_add_refuses_missing_values(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_bootstrap_overrides(tmp_path: Path) -> None:
-    _need_ansible()
+    need_ansible()
     out = tmp_path / "localhost.yml"
     base = {"external_oam_subnet": "192.0.2.0/24", "external_oam_gateway_address": "192.0.2.1",
             "external_oam_floating_address": "192.0.2.240", "admin_password": "adm-s3cret",

@@ -141,9 +141,6 @@ def test_pods_answer_from_the_other_node(cluster: dict[str, Any]) -> None:
     assert containers.stdout.count("k8s_hello_") == 2, containers.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="measured 2026-12-01: the re-plan shows the `hello` "
-                   "Deployment as 1 to change (kubernetes.manifest sees the live Deployment "
-                   "differ from what it applied); open, see bench/README.md")
 def test_second_apply_changes_nothing(cluster: dict[str, Any]) -> None:
     result = orch("plan", str(cluster["profile"]), *cluster["common"], timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
