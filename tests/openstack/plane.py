@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,20 @@ def wait_port(port: int, deadline: float, proc: subprocess.Popen[bytes], what: s
                 return
         time.sleep(0.2)
     raise RuntimeError(f"{what} did not listen on {port}")
+
+
+def rss_mib(services: Iterable[Service]) -> float:
+    """Resident memory of every process of ``services``, in MiB (gone processes count 0)."""
+    total = 0
+    for service in services:
+        for pid in service.pids():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except OSError:
+                pass
+    return total / 1024
 
 
 @dataclass
@@ -138,16 +153,7 @@ class Plane:
         return f"http://127.0.0.1:{self.ports[service]}"
 
     def rss_mib(self) -> float:
-        total = 0
-        for service in self.services.values():
-            for pid in service.pids():
-                try:
-                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                        if line.startswith("VmRSS:"):
-                            total += int(line.split()[1])
-                except OSError:
-                    pass
-        return total / 1024
+        return rss_mib(self.services.values())
 
     def logs(self) -> list[Path]:
         return sorted(self.state.rglob("*.log"))

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import plane_config as conf
-from plane import Plane, Service, join_zone, plane_bin
+from plane import Plane, Service, join_zone, plane_bin, rss_mib
 
 #: The machine directories the private libvirtd gets its own copy of.
 PRIVATE_DIRS = ("/etc/libvirt", "/run/libvirt", "/var/lib/libvirt", "/var/log/libvirt",
@@ -107,16 +107,7 @@ class LibvirtHost:
         return str(list(ipaddress.ip_network(self.cidr).hosts())[index - 1])
 
     def rss_mib(self) -> float:
-        total = 0
-        for service in self.services.values():
-            for pid in service.pids():
-                try:
-                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                        if line.startswith("VmRSS:"):
-                            total += int(line.split()[1])
-                except OSError:
-                    pass
-        return total / 1024
+        return rss_mib(self.services.values())
 
     def stop(self) -> None:
         """Stop nova-compute, remove every guest of the private libvirtd, stop it, the
