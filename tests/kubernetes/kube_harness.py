@@ -77,6 +77,15 @@ def configmap(name: str, namespace: str, **data: str) -> dict[str, Any]:
             "metadata": {"name": name, "namespace": namespace}, "data": data}
 
 
+def deployment(app: str, namespace: str, /, **container: Any) -> dict[str, Any]:
+    """A one-replica Deployment ``app`` whose pods carry ``app: APP`` and one container."""
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": app, "namespace": namespace},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": app}},
+                     "template": {"metadata": {"labels": {"app": app}},
+                                  "spec": {"containers": [container]}}}}
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kube_harness import Cluster, ListLog, configmap, run_step, step_of, unique
+from kube_harness import (
+    Cluster,
+    ListLog,
+    configmap,
+    deployment,
+    run_step,
+    step_of,
+    unique,
+)
 
 from drivers.kubernetes import KubernetesDriver
 from drivers.kubernetes.objects import get_object
@@ -81,15 +89,8 @@ def test_a_deployment_applied_twice_reads_back_without_drift(
     terminationMessagePath, a port's protocol): none of that is drift (found by the lab's
     two-node cluster, whose re-plan showed its Deployment changed)."""
     name = unique("web")
-    deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": cluster.namespace},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}},
-                              "spec": {"containers": [{"name": "web", "image": "web:v1",
-                                                       "ports": [{"containerPort": 8080}]}]}}},
-    }
-    inputs = {"manifest": deployment}
+    inputs = {"manifest": deployment(name, cluster.namespace, name="web", image="web:v1",
+                                     ports=[{"containerPort": 8080}])}
     outputs = run_step(driver, "kubernetes.manifest", inputs).outputs
     served = live(driver, "Deployment", name, cluster.namespace)
     container = served["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index]
@@ -216,15 +217,8 @@ def test_delete_waits_for_finalizers_until_the_deadline(
 def test_wait_for_a_deployment_rollout_and_its_available_condition(
         driver: KubernetesDriver, cluster: Cluster) -> None:
     name = unique("web")
-    deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": cluster.namespace},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}},
-                              "spec": {"containers": [{"name": "pause",
-                                                       "image": "registry.k8s.io/pause:3.9"}]}}},
-    }
-    run_step(driver, "kubernetes.manifest", {"manifest": deployment})
+    run_step(driver, "kubernetes.manifest", {"manifest": deployment(
+        name, cluster.namespace, name="pause", image="registry.k8s.io/pause:3.9")})
     target = {"kind": "Deployment", "name": name, "namespace": cluster.namespace}
     if cluster.local:  # no deployment controller (nor node) here: the test plays it
         play_deployment_controller(driver, name, cluster.namespace, delay=1.0)
