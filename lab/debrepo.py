@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from lab import cache_dir
-from lab.mirror import MirrorError, _apt_repository, guest_dpkg_status
+from lab.mirror import MirrorError, apt_repository, guest_dpkg_status
 from orchestrator.errors import OrchError
 
 #: Bump when the repository's layout changes in a way the key does not see.
@@ -43,7 +43,7 @@ def build(packages: tuple[str, ...], *, force: bool = False,
     if done.exists() and not force:
         return root
     started = time.monotonic()
-    debs = _apt_repository(root, status, timeout, tuple(sorted(set(packages))))
+    debs = apt_repository(root, status, timeout, tuple(sorted(set(packages))))
     size = sum(p.stat().st_size for p in root.glob("*.deb"))
     done.write_text(json.dumps({"key": key, "packages": sorted(set(packages)),
                                 "debs": len(debs), "bytes": size,

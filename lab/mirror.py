@@ -168,7 +168,7 @@ def build(*, force: bool = False, progress: Progress | None = None,
     for target in NODE_BINARIES:
         shutil.copyfile(binaries[Path(target).name], release / Path(target).name)
         os.chmod(release / Path(target).name, 0o755)
-    debs = _apt_repository(root / "debian", status, timeout)
+    debs = apt_repository(root / "debian", status, timeout)
     images = _images(root / "images", binaries, etcd)
     meta = {"key": key, "kubernetes": K8S_VERSION, "image_repository": IMAGE_REPOSITORY,
             "images": images, "packages": debs,
@@ -190,7 +190,7 @@ def _etcd_binary(timeout: float) -> Path:
     return Path(etcd)
 
 
-def _apt_repository(repo: Path, status: Path, timeout: float,
+def apt_repository(repo: Path, status: Path, timeout: float,
                     packages: tuple[str, ...] = NODE_PACKAGES) -> list[str]:
     """Download ``packages`` (the node packages) and the dependencies the guest lacks;
     index them."""

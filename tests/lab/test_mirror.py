@@ -93,7 +93,7 @@ def test_the_apt_repository_has_what_the_lab_image_lacks(tmp_path: Path) -> None
     none of what the guest has already, indexed for `deb [trusted=yes] URL ./`."""
     from lab import mirror
 
-    debs = mirror._apt_repository(tmp_path / "debian", mirror.guest_dpkg_status(), 900)
+    debs = mirror.apt_repository(tmp_path / "debian", mirror.guest_dpkg_status(), 900)
     names = {d.split("_", 1)[0] for d in debs}
     assert {"docker.io", "containerd", "runc", "containernetworking-plugins",
             "apparmor", "python3-apt"} <= names
